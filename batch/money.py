@@ -1,0 +1,107 @@
+"""Yuan as Decimal: parsing from a cell, rounding, and exact allocation.
+
+Money never passes through float arithmetic. An Excel number arrives as a Python float; its
+shortest ``repr`` is the decimal the user typed, so that is what we parse. Anything with more than
+two decimals is an error for the cell, never a silent rounding.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Hashable, Mapping, Sequence, TypeVar
+
+FEN = Decimal("0.01")
+ZERO = Decimal("0.00")
+K = TypeVar("K", bound=Hashable)
+
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
+def normalise_text(text: str) -> str:
+    """Full-width to half-width (NFKC), trimmed; what a cell 'says' regardless of the input method."""
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def _number_text(value: object) -> str:
+    if isinstance(value, bool):
+        raise ValueError("是布尔值，不是数字")
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):  # float ok: NaN/inf test
+            raise ValueError("不是有效数字")
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    text = normalise_text(str(value)).replace(" ", "").replace("\u00a0", "")
+    if "," in text:
+        if not _THOUSANDS.match(text):
+            raise ValueError("千分位分隔符位置不对")
+        text = text.replace(",", "")
+    return text
+
+
+def parse_decimal(value: object) -> Decimal:
+    """Any numeric cell (number, text with thousands separators or full-width digits) as Decimal."""
+    text = _number_text(value)
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValueError("不是数字") from None
+    if not number.is_finite():
+        raise ValueError("不是有效数字")
+    return number
+
+
+def parse_yuan(value: object) -> Decimal:
+    """A money cell as yuan with exactly two decimals; more decimals or units are errors."""
+    amount = parse_decimal(value)
+    if amount != amount.quantize(FEN):
+        raise ValueError("金额超过两位小数")
+    return amount.quantize(FEN)
+
+
+def parse_ratio(value: object) -> Decimal:
+    """A ratio written as a fraction (0.2), a percentage text (20%) or an Excel percent cell."""
+    if isinstance(value, str):
+        text = normalise_text(value).replace(" ", "")
+        if text.endswith("%"):
+            return parse_decimal(text[:-1]) / 100
+    return parse_decimal(value)
+
+
+def round_fen(amount: Decimal) -> Decimal:
+    """Half-up to the fen: how finance rounds a single computed amount."""
+    return amount.quantize(FEN, rounding=ROUND_HALF_UP)
+
+
+def yuan_text(amount: Decimal) -> str:
+    """Money for machine-readable output: a string with exactly two decimals."""
+    return str(amount.quantize(FEN))
+
+
+def allocate(total: Decimal, weights: Mapping[K, Decimal | Fraction | int],
+             tie_order: Sequence[K] = ()) -> dict[K, Decimal]:
+    """Split ``total`` in proportion to ``weights`` so the parts sum to it exactly, to the fen.
+
+    Largest remainder: every part gets its floor in fen, the fen left over go to the largest
+    fractional remainders; ties go by ``tie_order`` (keys not named there come after, in the order
+    given). Negative totals are split as the negation of the positive split, so a reversal is the
+    exact mirror of its original.
+    """
+    if total < 0:
+        return {k: -v for k, v in allocate(-total, weights, tie_order).items()}
+    whole = sum((Fraction(w) for w in weights.values()), Fraction(0))
+    if whole <= 0:
+        raise ValueError("分配比例之和必须大于零")
+    fen = int(total.quantize(FEN) / FEN)
+    raw = {k: Fraction(fen) * Fraction(w) / whole for k, w in weights.items()}
+    parts = {k: r.numerator // r.denominator for k, r in raw.items()}
+    rank = {k: i for i, k in enumerate(tie_order)}
+    order = sorted(raw, key=lambda k: (-(raw[k] - parts[k]), rank.get(k, len(rank)),
+                                       list(weights).index(k)))
+    for k in order[: fen - sum(parts.values())]:
+        parts[k] += 1
+    return {k: (Decimal(n) * FEN).quantize(FEN) for k, n in parts.items()}
