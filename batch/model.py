@@ -249,8 +249,12 @@ class Posting:
     claimed: bool = False                   # default shared with re-guarantor/fund/local
     period: str = ""
     sign: int = 1
-    reverses: int | None = None
-    posting_id: int | None = None
+    reverses: str = ""                      # key of the posting a reversal cancels
+
+    @property
+    def key(self) -> str:
+        """Natural identity: one posting per filed row, one reversal of it."""
+        return f"{self.source.sha256}:{self.source.sheet}:{self.source.row}:{self.sign}"
 
     def signed(self, amount: Decimal) -> Decimal:
         return amount if self.sign > 0 else -amount

@@ -48,6 +48,7 @@ class FilingOutcome:
     issues: tuple[Issue, ...] = ()      # whole-file findings (errors and warnings)
     postings: tuple[Posting, ...] = ()
     reversals: tuple[Posting, ...] = ()  # what a 更正 filing withdrew
+    withdrawn: tuple[str, ...] = ()     # sha256 of the earlier filings a 更正 replaced
     duplicate_of: str = ""              # name of the earlier filing with the same bytes
     receipt: str = ""                   # path of the receipt, relative to the run folder
     destination: str = ""               # archive/... or quarantine/..., relative to the home

@@ -37,7 +37,8 @@ class Sheet:
     name: str
     columns: tuple[Column, ...]
     labels: bool = False       # label in column A, value in column B (cover, settings)
-    record: type | None = None
+    record: type | None = None   # a row's typed values become record(where=..., **values);
+                                 # reference sheets use dict
     note: str = ""
     aliases: tuple[str, ...] = field(default=())
 
@@ -137,12 +138,12 @@ MEMBERS = Sheet("members", "体系成员", (
     Column("emails", "报送邮箱", "list", required=False, width=30),
     Column("concentration_cap", "单户集中度上限", "ratio", required=False, width=14,
            note="缺省取参数表，通常 10%"),
-))
+), record=dict)
 
 BANKS = Sheet("banks", "合作银行", (
     Column("bank_id", "银行编号", "code", width=12),
     Column("bank_name", "银行名称", "text", width=30),
-))
+), record=dict)
 
 CREDIT = Sheet("credit", "授信额度", (
     Column("member_id", "机构编号", "text", width=12),
@@ -150,7 +151,7 @@ CREDIT = Sheet("credit", "授信额度", (
     Column("amount", "授信额度", "money", width=18),
     Column("start", "起始日期", "date", width=12),
     Column("end", "到期日期", "date", width=12),
-))
+), record=dict)
 
 PRODUCTS = Sheet("products", "产品规则", (
     Column("product", "产品代码", "choice", choices=PRODUCT_CODES, width=10),
@@ -169,14 +170,14 @@ PRODUCTS = Sheet("products", "产品规则", (
     Column("max_term_months", "最长期限(月)", "int", required=False, width=12),
     Column("borrower_types", "适用借款人类型", "list", required=False, width=40,
            note="用逗号分隔；空白表示不限"),
-))
+), record=dict)
 
 FUND = Sheet("fund", "资金账户", (
     Column("date", "日期", "date", width=12),
     Column("kind", "类型", "choice", choices=FUND_INPUT_KINDS, width=12),
     Column("amount", "金额", "money", width=18),
     Column("note", "说明", "text", required=False, width=40),
-))
+), record=dict)
 
 SETTINGS = Sheet("settings", "参数", (
     Column("assumed_default_rate", "测算代偿率", "ratio", required=False, default="0.05"),

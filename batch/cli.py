@@ -1,0 +1,149 @@
+"""Thin click commands: parse, one call, print, exit code.
+
+Only this module (and the runner) reads the clock and the environment; everything below gets the
+run date passed in.
+"""
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+
+from . import pipeline
+from .home import Home
+
+EXIT_CLEAN, EXIT_REJECTIONS, EXIT_ABORTED = 0, 1, 2
+
+
+def _date(_ctx, _param, value: str | None) -> date:
+    if not value:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("日期格式应为 YYYY-MM-DD") from None
+
+
+@click.group()
+@click.option("--home", "home_dir", envvar="REGUARANTEE_HOME", type=click.Path(file_okay=False),
+              default=".", show_default=True, help="Working home (REGUARANTEE_HOME).")
+@click.option("--ledger", envvar="REGUARANTEE_LEDGER", default="",
+              help="SQLAlchemy URL of the ledger (default: sqlite file ledger.db in the home).")
+@click.pass_context
+def cli(ctx: click.Context, home_dir: str, ledger: str) -> None:
+    """reguarantee: the nightly batch of the provincial re-guarantee system."""
+    ctx.obj = Home(Path(home_dir), ledger)
+
+
+def _track(items):
+    """A progress bar on a terminal, nothing in a log."""
+    if not sys.stderr.isatty() or len(items) < 2:
+        return items
+    return _Bar(items)
+
+
+class _Bar:
+    def __init__(self, items):
+        self.items = items
+
+    def __iter__(self):
+        with click.progressbar(self.items, label="处理报送文件", file=sys.stderr) as bar:
+            yield from bar
+
+
+@cli.command("run")
+@click.option("--date", "run_date", callback=_date, help="Run date (default today).")
+@click.option("--settle", default=5.0, show_default=True,
+              help="Seconds a file must stay unchanged before it is taken.")
+@click.pass_obj
+def run_cmd(home: Home, run_date: date, settle: float) -> None:
+    """Process every waiting filing once (exit 0 clean, 1 rows rejected, 2 could not run)."""
+    try:
+        result = pipeline.run_once(home, run_date,
+                                   options=pipeline.Options(settle_seconds=settle, track=_track))
+    except pipeline.RunAborted as aborted:
+        click.echo(f"运行中止，未入账任何数据：\n{aborted}", err=True)
+        raise SystemExit(EXIT_ABORTED)
+    click.echo(describe(result, home))
+    raise SystemExit(result.exit_code)
+
+
+def describe(result, home: Home) -> str:
+    """A few lines for the operator: what was taken, what was written where."""
+    by_status: dict[str, int] = {}
+    for f in result.filings:
+        by_status[f.status] = by_status.get(f.status, 0) + 1
+    folder = home.outbox / result.run_id
+    lines = [f"运行 {result.run_id}（处理日 {result.run_date}）：{len(result.filings)} 个文件 "
+             + "，".join(f"{k} {v}" for k, v in sorted(by_status.items())),
+             f"新增备案 {result.totals['new_count']} 笔，贷款 {result.totals['new_loan_principal']:,.2f} 元；"
+             f"资金账户 {result.fund_opening:,.2f} → {result.fund_closing:,.2f} 元，"
+             f"待补偿 {result.fund_pending:,.2f} 元",
+             f"输出：{folder}"]
+    return "\n".join(lines)
+
+
+@cli.command("init")
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.pass_obj
+def init_cmd(home: Home, directory: str | None) -> None:
+    """Make a home: folders, a reference workbook with the default product rules, templates."""
+    from .setup import init_home
+    target = Home(Path(directory), home.ledger_url) if directory else home
+    for line in init_home(target):
+        click.echo(line)
+
+
+@cli.command("templates")
+@click.pass_obj
+def templates_cmd(home: Home) -> None:
+    """Regenerate the blank filing and reference templates in templates/."""
+    from .setup import write_templates
+    for path in write_templates(home):
+        click.echo(f"已生成 {path}")
+
+
+@cli.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--member", default=None, help="Member the file must belong to (as inbox/<id>/).")
+@click.option("--date", "run_date", callback=_date, help="Check as of this date (default today).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Receipt path.")
+@click.pass_obj
+def check_cmd(home: Home, file: str, member: str | None, run_date: date, out: str | None) -> None:
+    """Validate one filing against the ledger and write its receipt; posts nothing."""
+    from .check import check_file
+    try:
+        outcome, receipt = check_file(home, Path(file), run_date, member, Path(out) if out else None)
+    except pipeline.RunAborted as aborted:
+        click.echo(f"无法检查：\n{aborted}", err=True)
+        raise SystemExit(EXIT_ABORTED)
+    accepted = sum(r.accepted for rows in outcome.rows.values() for r in rows)
+    total = sum(len(rows) for rows in outcome.rows.values())
+    click.echo(f"{outcome.path}：{outcome.status}，{accepted}/{total} 行通过；回执 {receipt}")
+    for issue in outcome.issues:
+        click.echo(f"  {issue.render()}")
+    raise SystemExit(EXIT_CLEAN if outcome.status == "accepted" else EXIT_REJECTIONS)
+
+
+@cli.command("demo")
+@click.argument("directory", required=False, default="demo-home", type=click.Path(file_okay=False))
+def demo_cmd(directory: str) -> None:
+    """Build a home full of realistic sample data, run its nights, say what was written where."""
+    from .demo import run_demo
+    root = Path(directory)
+    if root.exists() and any(root.iterdir()):
+        raise click.UsageError(f"{root} 已存在且不为空；请换一个目录或先删除它")
+    outcomes = run_demo(root)
+    for result in outcomes:
+        click.echo(describe(result, Home(root)))
+    click.echo(f"\n演示目录：{root.resolve()}（回执在 outbox/<运行号>/回执/，台账 ledger.db）")
+
+
+def main() -> None:
+    cli(prog_name="reguarantee")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""One filing against the night's book: whole-file checks, corrections, then row by row.
+
+Rows are taken in sheet order (new business, repayments, defaults, recoveries, balances) and in
+row order within a sheet; each accepted row is applied to the book at once, so a later row sees
+it (a repayment filed with its own registration works; two rows that together break a cap are
+rejected in filing order).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+
+from . import rules
+from .ledger import Book, Fund
+from .model import (Claim, Default, Filing, FundKind, FundMove, Issue, Kind, NewGuarantee, Party,
+                    PARTIES, Posting, Recovery, Repayment, Source, Where)
+from .money import ZERO
+from .outcome import ACCEPTED, PARTIAL, REJECTED, FilingOutcome, RowOutcome
+from .params import Params
+from .schema import DATA_SHEETS
+from .validate import Context, check_row
+
+SHEET_NAMES = {s.key: s.name for s in DATA_SHEETS}
+
+
+@dataclass
+class Night:
+    """The working state of one run; only the pipeline creates it, only this module changes it."""
+    params: Params
+    book: Book
+    fund: Fund
+    run_date: date
+    fund_moves: list[tuple[FundMove, str | None]] = field(default_factory=list)
+    claim_changes: list[tuple[Claim, Decimal]] = field(default_factory=list)
+
+    def receive(self, kind: FundKind, amount: Decimal, input_key: str | None = None, **kw) -> None:
+        self.fund, moves = self.fund.receive(self.run_date, kind, amount, **kw)
+        self.fund_moves.extend((m, input_key if i == 0 else None) for i, m in enumerate(moves))
+
+    def claim(self, claim: Claim, kind: FundKind = FundKind.CLAIM_PAID) -> None:
+        self.fund, moves = self.fund.claim(claim, kind)
+        self.fund_moves.extend((m, None) for m in moves)
+        self.claim_changes.append((claim, claim.amount))
+
+    def cancel(self, claim_id: str) -> Decimal:
+        waiting = next((c for c in self.fund.claims if c.claim_id == claim_id), None)
+        self.fund, rest = self.fund.cancel(claim_id)
+        if waiting is not None:
+            self.claim_changes.append((waiting, -rest))
+        return rest
+
+    def checkpoint(self) -> tuple:
+        return self.fund, len(self.fund_moves), len(self.claim_changes)
+
+    def rollback(self, point: tuple) -> None:
+        self.fund, moves, changes = point
+        del self.fund_moves[moves:], self.claim_changes[changes:]
+
+
+def _reject(filing: Filing, path: str, sender: str | None, issues: list[Issue],
+            member_name: str = "") -> FilingOutcome:
+    cover = filing.cover
+    return FilingOutcome(path=path, filing=filing, sender=sender,
+                         member_id=cover.member_id if cover else (sender or ""),
+                         member_name=member_name or (cover.member_name if cover else ""),
+                         period=cover.period if cover else "", kind=cover.kind if cover else "",
+                         status=REJECTED, issues=tuple(issues),
+                         rows={k: tuple(RowOutcome(r, r.issues) for r in rows)
+                               for k, rows in filing.rows.items()})
+
+
+def whole_file_issues(filing: Filing, sender: str | None, night: Night) -> list[Issue]:
+    """Checks that reject a file outright: unreadable, unknown member, filing for another."""
+    issues = [i for i in filing.issues if i.is_error]
+    if issues or filing.cover is None:
+        return issues or [Issue("cover.missing", Where(filing.name), "无法读取封面")]
+    cover, where = filing.cover, Where(filing.name, "封面")
+    member = night.params.members.get(cover.member_id)
+    if sender is not None and sender != cover.member_id:
+        issues.append(Issue("member.sender", where, f"封面机构编号「{cover.member_id}」与报送来源"
+                            f"「{sender}」不一致；每家机构只能报送本机构的业务"))
+    elif member is None:
+        issues.append(Issue("member.unknown", where,
+                            f"机构编号「{cover.member_id}」不是体系成员，请核对封面"))
+    elif member.admitted > night.run_date:
+        issues.append(Issue("member.not_admitted", where, f"机构准入日期为 {member.admitted}，尚未准入"))
+    return issues
+
+
+def process_filing(filing: Filing, path: str, sender: str | None, night: Night) -> FilingOutcome:
+    issues = whole_file_issues(filing, sender, night)
+    if issues:
+        return _reject(filing, path, sender, issues)
+    cover, member = filing.cover, night.params.members[filing.cover.member_id]
+    point = night.checkpoint()
+    period_key = (member.member_id, cover.period)
+    earlier = list(night.book.filings_by_period.get(period_key, []))
+    withdrawn = earlier if cover.kind == "更正" else []
+    reversals = reverse_period(member.member_id, cover.period, night) if withdrawn else []
+    ctx = Context(night.params, night.book, member, night.run_date)
+    postings: list[Posting] = []
+    outcomes = {}
+    for sheet in DATA_SHEETS:
+        outcomes[sheet.key] = tuple(_row(sheet.key, row, ctx, filing, cover.period, night, postings)
+                                    for row in filing.rows.get(sheet.key, ()))
+    status = _status(outcomes)
+    if status == REJECTED and reversals:
+        # A correction with nothing acceptable withdraws nothing: undo tonight's work on it.
+        night.book.undo(reversals + postings)
+        night.rollback(point)
+        night.book.filings_by_period[period_key] = earlier
+        postings, reversals, withdrawn = [], [], []
+    if status != REJECTED:
+        night.book.filings_by_period.setdefault(period_key, []).append(filing.sha256)
+    return FilingOutcome(path=path, filing=filing, sender=sender, member_id=member.member_id,
+                         member_name=member.name, period=cover.period, kind=cover.kind,
+                         status=status, rows=outcomes, postings=tuple(postings),
+                         reversals=tuple(reversals), withdrawn=tuple(withdrawn),
+                         issues=tuple(filing.issues) + tuple(_leverage_warning(member, night, filing)))
+
+
+def _status(outcomes) -> str:
+    rows = [r for rs in outcomes.values() for r in rs]
+    accepted = sum(1 for r in rows if r.accepted)
+    if accepted == len(rows):
+        return ACCEPTED
+    return REJECTED if accepted == 0 else PARTIAL
+
+
+def _leverage_warning(member, night: Night, filing: Filing) -> list[Issue]:
+    cap = member.net_assets * member.leverage_cap
+    used = night.book.member_liability(member.member_id)
+    if cap > 0 and used >= cap * night.params.settings.leverage_warning:
+        return [Issue("leverage.warning", Where(filing.name), f"融资担保责任余额 {used:,.2f}元 已达放大倍数"
+                      f"上限的 {used / cap:.1%}，接近上限 {cap:,.2f}元", "warning")]
+    return []
+
+
+def _row(sheet: str, row, ctx: Context, filing: Filing, period: str, night: Night,
+         postings: list[Posting]) -> RowOutcome:
+    if row.record is None:
+        return RowOutcome(row, row.issues)
+    issues = tuple(row.issues) + tuple(check_row(sheet, row.record, ctx))
+    if any(i.is_error for i in issues) or sheet == "balance":
+        return RowOutcome(row, issues)
+    source = Source(filing.sha256, filing.name, row.where.sheet, row.where.row)
+    posting, note = POSTERS[sheet](row.record, ctx, source, period)
+    night.book.apply(posting)
+    fund_effects(posting, night)
+    postings.append(posting)
+    return RowOutcome(row, issues, shares=posting.shares,
+                      fee=posting.fee if posting.kind is Kind.REGISTER else None, note=note)
+
+
+# ---- one accepted row -> one posting ------------------------------------------------------
+
+def _post_new(g: NewGuarantee, ctx: Context, source: Source, period: str) -> tuple[Posting, str]:
+    rule = ctx.rule(g)
+    exposures = rules.registration_exposures(g, rule)
+    return Posting(Kind.REGISTER, ctx.member.member_id, g.guarantee_id, g.start_date, source,
+                   g.loan_amount, exposures, fee=rules.reguarantee_fee(g, rule), detail=g,
+                   period=period), ""
+
+
+def _post_repay(e: Repayment, ctx: Context, source: Source, period: str) -> tuple[Posting, str]:
+    g = ctx.book.guarantee(ctx.member.member_id, e.guarantee_id)
+    settled = e.settled or e.principal == g.outstanding
+    return Posting(Kind.REPAY, ctx.member.member_id, e.guarantee_id, e.date, source, e.principal,
+                   {p: ZERO for p in PARTIES}, settled=settled, period=period), \
+        "已结清解保" if settled else ""
+
+
+def _post_default(e: Default, ctx: Context, source: Source, period: str) -> tuple[Posting, str]:
+    g = ctx.book.guarantee(ctx.member.member_id, e.guarantee_id)
+    detail = g.detail
+    rule = ctx.params.rule(detail.product, detail.start_date)
+    rate = ctx.book.compensation_rate(ctx.member.member_id, detail.product.value)
+    within = rule.compensation_ceiling is None or rate is None or rate <= rule.compensation_ceiling
+    counter_left = (detail.counter_amount or ZERO) - g.bore[Party.REGUARANTOR]
+    shares = rules.default_split(detail, rule, e.principal, claim=e.claim, within_ceiling=within,
+                                 counter_left=counter_left)
+    note = "未申请补偿，损失由担保机构承担" if not e.claim else (
+        "" if within else f"代偿率 {rate:.2%} 已超过上限 {rule.compensation_ceiling:.2%}，"
+                          "再担保和补偿基金不再分担，由担保机构承担")
+    return Posting(Kind.DEFAULT, ctx.member.member_id, e.guarantee_id, e.date, source, e.principal,
+                   shares, interest=e.interest, claimed=e.claim and within, period=period), note
+
+
+def _post_recover(e: Recovery, ctx: Context, source: Source, period: str) -> tuple[Posting, str]:
+    g = ctx.book.guarantee(ctx.member.member_id, e.guarantee_id)
+    net = e.amount - e.costs
+    shares = rules.recovery_split(net, g.bore)
+    return Posting(Kind.RECOVER, ctx.member.member_id, e.guarantee_id, e.date, source, net,
+                   shares, gross=e.amount, period=period), ""
+
+
+POSTERS = {"new": _post_new, "repay": _post_repay, "default": _post_default,
+           "recover": _post_recover}
+
+
+# ---- the fund and corrections ------------------------------------------------------------
+
+def fund_effects(posting: Posting, night: Night) -> None:
+    """What a posting (or its reversal) moves in the fund account."""
+    share = posting.shares.get(Party.FUND, ZERO)
+    if share == 0 or posting.kind not in (Kind.DEFAULT, Kind.RECOVER):
+        return
+    who = dict(member_id=posting.member_id, guarantee_id=posting.guarantee_id)
+    if posting.kind is Kind.DEFAULT and posting.sign > 0:
+        night.claim(Claim(posting.key, night.run_date, posting.member_id, posting.guarantee_id,
+                          share, share, posting.source))
+    elif posting.kind is Kind.RECOVER and posting.sign > 0:
+        night.receive(FundKind.RECOVERY, share, source=posting.source, **who)
+    elif posting.kind is Kind.DEFAULT:
+        unpaid = night.cancel(posting.reverses)
+        if share - unpaid > 0:
+            night.receive(FundKind.REVERSAL, share - unpaid, source=posting.source,
+                          note="更正撤销代偿，已付补偿冲回", **who)
+    else:
+        night.claim(Claim(posting.key, night.run_date, posting.member_id, posting.guarantee_id,
+                          share, share, posting.source), FundKind.REVERSAL)
+
+
+def reverse_period(member_id: str, period: str, night: Night) -> list[Posting]:
+    """Withdraw every earlier accepted filing of this member and period, newest row first."""
+    reversals: list[Posting] = []
+    for sha in night.book.filings_by_period.pop((member_id, period), []):
+        originals = [p for p in night.book.postings_by_source.get(sha, []) if p.sign > 0]
+        for original in reversed(originals):
+            mirror = replace(original, sign=-1, reverses=original.key)
+            night.book.apply(mirror)
+            fund_effects(mirror, night)
+            reversals.append(mirror)
+    return reversals
