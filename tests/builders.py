@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal as D
 
 from batch.ledger import Book, Fund
-from batch.model import (BalanceLine, Cover, Default, Filing, NewGuarantee, Party, Product,
+from batch.model import (FundKind, BalanceLine, Cover, Default, Filing, NewGuarantee, Party, Product,
                          Recovery, Repayment, Row, Where)
 from batch.params import CreditLine, Member, Params, ProductRule, Settings
 from batch.process import Night, process_filing
@@ -110,7 +110,9 @@ def filing(*records, member_id: str = "M001", period: str = "2026-03", kind: str
 
 def night(p: Params | None = None, *, fund: str = "223000000.00",
           run_date: date = date(2026, 11, 27)) -> Night:
-    return Night(p or params(), Book(), Fund(D(fund)), run_date)
+    n = Night(p or params(), Book(), Fund(), run_date)
+    n.receive(FundKind.OPENING, D(fund))
+    return n
 
 
 def post(n: Night, *records, **kw):
