@@ -1,0 +1,189 @@
+"""The run's figures, summed from its postings and positions: one place for every total.
+
+The reconciliation groups these by member, bank, product and city; run.json and the summary sheet
+use the same sums as a fallback and as a cross-check of ``run.totals``. A reversal (sign −1)
+counts negatively everywhere, so a correction nets out against what it withdrew.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Callable, Iterator
+
+from .. import schema
+from ..model import PARTIES, Issue, Kind, Party, Posting
+from ..money import ZERO
+from ..outcome import (ACCEPTED, DUPLICATE, PARTIAL, REJECTED, FilingOutcome, Position,
+                       RunOutcome)
+
+UNKNOWN = "（未知）"
+_SHEET_NAMES = {s.key: s.name for s in schema.FILING_SHEETS}
+
+
+def sheet_name(sheet: str) -> str:
+    """A sheet key ('new') as its Chinese name; a name passes through."""
+    return _SHEET_NAMES.get(sheet, sheet)
+
+
+@dataclass(frozen=True, slots=True)
+class Attrs:
+    """What a guarantee is grouped by."""
+    bank: str = UNKNOWN
+    product: str = UNKNOWN
+    city: str = UNKNOWN
+
+
+def run_postings(run: RunOutcome) -> Iterator[tuple[FilingOutcome, Posting]]:
+    """Every posting of the run with its filing: a correction's reversals first, then its postings
+    (a posting listed in both is taken once)."""
+    for filing in run.filings:
+        seen: set[str] = set()
+        for posting in (*filing.reversals, *filing.postings):
+            if posting.key not in seen:
+                seen.add(posting.key)
+                yield filing, posting
+
+
+def attributes(run: RunOutcome) -> dict[tuple[str, str], Attrs]:
+    """(member, 业务编号) → bank/product/city, from open positions and this run's registrations."""
+    found = {(p.member_id, p.guarantee_id): Attrs(p.bank_id, p.product, p.city)
+             for p in run.positions}
+    for _, posting in run_postings(run):
+        d = posting.detail
+        if posting.kind is Kind.REGISTER and d is not None:
+            found.setdefault((posting.member_id, posting.guarantee_id),
+                             Attrs(d.bank_id, d.product.value, d.city))
+    return found
+
+
+@dataclass(slots=True)
+class Tally:
+    """Running sums for one group (or the whole run)."""
+    new_count: int = 0
+    new_loan: Decimal = ZERO
+    repaid: Decimal = ZERO
+    outstanding: Decimal = ZERO
+    exposure: dict[Party, Decimal] = field(default_factory=lambda: {p: ZERO for p in PARTIES})
+    defaulted: Decimal = ZERO
+    compensation: dict[Party, Decimal] = field(default_factory=lambda: {p: ZERO for p in PARTIES})
+    recovered: Decimal = ZERO
+    recovered_fund: Decimal = ZERO
+    fees: Decimal = ZERO
+
+    def add_posting(self, p: Posting) -> None:
+        self.fees += p.signed(p.fee)
+        if p.kind is Kind.REGISTER:
+            self.new_count += p.sign
+            self.new_loan += p.signed(p.principal)
+        elif p.kind is Kind.REPAY:
+            self.repaid += p.signed(p.principal)
+        elif p.kind is Kind.DEFAULT:
+            self.defaulted += p.signed(p.principal)
+            for party in PARTIES:
+                self.compensation[party] += p.signed(p.shares.get(party, ZERO))
+        elif p.kind is Kind.RECOVER:
+            self.recovered += p.signed(p.principal)
+            self.recovered_fund += p.signed(p.shares.get(Party.FUND, ZERO))
+
+    def add_position(self, pos: Position) -> None:
+        self.outstanding += pos.outstanding
+        for party in PARTIES:
+            self.exposure[party] += pos.exposures.get(party, ZERO)
+
+
+def group(run: RunOutcome, by: str) -> dict[str, Tally]:
+    """Tallies keyed by ``by``: 'member', 'bank', 'product' or 'city'."""
+    lookup = attributes(run)
+    posting_key: Callable[[Posting], str] = {
+        "member": lambda p: p.member_id,
+        "bank": lambda p: lookup.get((p.member_id, p.guarantee_id), Attrs()).bank,
+        "product": lambda p: lookup.get((p.member_id, p.guarantee_id), Attrs()).product,
+        "city": lambda p: lookup.get((p.member_id, p.guarantee_id), Attrs()).city,
+    }[by]
+    position_key: Callable[[Position], str] = {
+        "member": lambda x: x.member_id, "bank": lambda x: x.bank_id,
+        "product": lambda x: x.product, "city": lambda x: x.city}[by]
+    tallies: dict[str, Tally] = {}
+    for _, posting in run_postings(run):
+        tallies.setdefault(posting_key(posting) or UNKNOWN, Tally()).add_posting(posting)
+    for position in run.positions:
+        tallies.setdefault(position_key(position) or UNKNOWN, Tally()).add_position(position)
+    return tallies
+
+
+def whole_run(run: RunOutcome) -> Tally:
+    tally = Tally()
+    for _, posting in run_postings(run):
+        tally.add_posting(posting)
+    for position in run.positions:
+        tally.add_position(position)
+    return tally
+
+
+def computed_totals(run: RunOutcome) -> dict[str, Decimal | int]:
+    """The contract's totals as this run's postings and fund figures give them."""
+    t = whole_run(run)
+    return {
+        "new_count": t.new_count,
+        "new_loan_principal": t.new_loan,
+        "compensation_reguarantor": t.compensation[Party.REGUARANTOR],
+        "compensation_fund": t.compensation[Party.FUND],
+        "compensation_local": t.compensation[Party.LOCAL],
+        "recovery_total": t.recovered,
+        "recovery_fund": t.recovered_fund,
+        "fees": t.fees,
+        "repaid_principal": t.repaid,
+        "default_principal": t.defaulted,
+        "member_borne": t.compensation[Party.MEMBER],
+        "fund_opening": run.fund_opening,
+        "fund_closing": run.fund_closing,
+        "fund_pending": run.fund_pending,
+        "fund_capacity": run.capacity_loans,
+    }
+
+
+def totals(run: RunOutcome) -> dict[str, Decimal | int]:
+    """``run.totals`` as the pipeline gave them, any missing contract key filled in by computing it."""
+    return {**computed_totals(run), **run.totals}
+
+
+TOTAL_LABELS: dict[str, str] = {
+    "new_count": "新增业务笔数",
+    "new_loan_principal": "新增贷款金额",
+    "compensation_reguarantor": "再担保应付代偿",
+    "compensation_fund": "补偿基金应付代偿",
+    "compensation_local": "地方财政分担代偿",
+    "recovery_total": "追偿回收净额",
+    "recovery_fund": "其中：补偿基金回收",
+    "fees": "应收再担保费",
+    "repaid_principal": "还款本金",
+    "default_principal": "代偿本金",
+    "member_borne": "担保机构承担代偿",
+    "fund_opening": "补偿基金期初余额",
+    "fund_closing": "补偿基金期末余额",
+    "fund_pending": "待补偿合计",
+    "fund_capacity": "可撬动贷款",
+}
+
+STATUS_LABELS: dict[str, str] = {ACCEPTED: "全部通过", PARTIAL: "部分退回", REJECTED: "整体退回",
+                                 DUPLICATE: "重复报送"}
+
+
+def status_text(filing: FilingOutcome) -> str:
+    """The file's status in Chinese; a duplicate names the filing it repeats."""
+    label = STATUS_LABELS.get(filing.status, filing.status)
+    if filing.status == DUPLICATE and filing.duplicate_of:
+        return f"{label}（与 {filing.duplicate_of} 相同）"
+    return label
+
+
+def file_issues(filing: FilingOutcome) -> tuple[Issue, ...]:
+    """Whole-file findings: the outcome's and the reader's, each once, in order."""
+    seen: set[tuple[str, str, str]] = set()
+    found = []
+    for issue in (*filing.filing.issues, *filing.issues):
+        key = (issue.code, issue.where.render(), issue.message)
+        if key not in seen:
+            seen.add(key)
+            found.append(issue)
+    return tuple(found)

@@ -1,0 +1,248 @@
+"""Workbook plumbing every report shares: atomic writes, formats, typed cells, sized columns.
+
+Every cell goes through ``Grid`` so that money is written as a number in exactly one place, text is
+always ``write_string`` (never a formula or a link, whatever the member typed), dates are real dates
+and each column remembers how wide its widest cell is (CJK characters count double).
+"""
+from __future__ import annotations
+
+import os
+import unicodedata
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import xlsxwriter
+
+OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
+           "remove_timezone": True}
+
+MONEY = "#,##0.00"
+DATE = "yyyy-mm-dd"
+DATETIME = "yyyy-mm-dd hh:mm:ss"
+PERCENT = "0.00%"
+TEXT = "@"
+YES, NO = "是", "否"
+TOTAL_LABEL = "合计"
+
+STYLES: dict[str, dict[str, object]] = {
+    "header": {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True,
+               "valign": "vcenter"},
+    "required": {"font_color": "#C00000"},
+    "title": {"bold": True, "font_size": 14},
+    "bold": {"bold": True},
+    "label": {"bold": True, "bg_color": "#F2F2F2"},
+    "total": {"bold": True, "top": 1, "bg_color": "#F2F2F2"},
+    "rejected": {"bg_color": "#FCE4D6"},
+    "error": {"bg_color": "#FF9999", "font_color": "#9C0006", "bold": True},
+    "warning": {"bg_color": "#FFF2CC"},
+    "good": {"font_color": "#006100"},
+    "bad": {"font_color": "#9C0006", "bold": True},
+    "wrap": {"text_wrap": True, "valign": "top"},
+    "money": {"num_format": MONEY},
+    "date": {"num_format": DATE},
+    "datetime": {"num_format": DATETIME},
+    "percent": {"num_format": PERCENT},
+    "number": {"num_format": "0.00"},
+    "int": {"num_format": "0"},
+    "text": {"num_format": TEXT},
+}
+MIN_WIDTH, MAX_WIDTH = 6, 60
+
+
+def display_width(text: str) -> int:
+    """Columns a string needs on screen: wide (CJK, full-width) characters count two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def as_text(value: object) -> str:
+    """How a value reads as text in a cell (enums by value, None as blank)."""
+    if value is None:
+        return ""
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, bool):
+        return YES if value else NO
+    return str(value)
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path``; renamed onto it only if the block finishes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class Book:
+    """An xlsxwriter workbook with named, cached, combinable formats."""
+
+    def __init__(self, filename: Path) -> None:
+        self.workbook = xlsxwriter.Workbook(str(filename), OPTIONS)
+        self._formats: dict[tuple[str, ...], object] = {}
+
+    def fmt(self, *styles: str):
+        key = tuple(s for s in styles if s)
+        if key not in self._formats:
+            merged: dict[str, object] = {}
+            for name in key:
+                merged.update(STYLES[name])
+            self._formats[key] = self.workbook.add_format(merged) if merged else None
+        return self._formats[key]
+
+    def sheet(self, name: str) -> "Grid":
+        return Grid(self, self.workbook.add_worksheet(name))
+
+
+@contextmanager
+def atomic_workbook(path: Path) -> Iterator[Book]:
+    """Build a workbook under a temporary name in the same folder, then rename it into place."""
+    with atomic_path(path) as tmp:
+        book = Book(tmp)
+        try:
+            yield book
+        except BaseException:
+            book.workbook.fileclosed = True     # nothing half-built is ever written
+            raise
+        book.workbook.close()
+
+
+class Grid:
+    """One worksheet: typed cell writers that also track each column's width."""
+
+    def __init__(self, book: Book, ws) -> None:
+        self.book = book
+        self.ws = ws
+        self.widths: dict[int, int] = {}
+
+    def fit(self, col: int, text: str, pad: int = 2) -> None:
+        longest = max((display_width(line) for line in text.split("\n")), default=0)
+        self.widths[col] = max(self.widths.get(col, 0), longest + pad)
+
+    def text(self, row: int, col: int, value: object, *styles: str) -> None:
+        text = as_text(value)
+        self.ws.write_string(row, col, text, self.book.fmt(*styles))
+        self.fit(col, text)
+
+    def title(self, row: int, col: int, text: str) -> None:
+        """A heading that may run over the cells beside it: not counted in the column's width."""
+        self.ws.write_string(row, col, text, self.book.fmt("title"))
+
+    def money(self, row: int, col: int, amount: Decimal | None, *styles: str) -> None:
+        if amount is None:
+            self.blank(row, col, "money", *styles)
+            return
+        self.ws.write_number(row, col, float(amount), self.book.fmt("money", *styles))  # float ok
+        self.fit(col, f"{amount:,.2f}")
+
+    def number(self, row: int, col: int, value: Decimal | int | None, *styles: str,
+               kind: str = "number") -> None:
+        """A ratio (kind 'percent'), a count ('int') or a plain figure ('number')."""
+        if value is None:
+            self.blank(row, col, kind, *styles)
+            return
+        self.ws.write_number(row, col, float(value), self.book.fmt(kind, *styles))  # float ok
+        shown = {"percent": f"{float(value):.2%}", "int": str(value)}.get(kind)  # float ok
+        self.fit(col, shown if shown is not None else f"{float(value):,.2f}")  # float ok
+
+    def day(self, row: int, col: int, value: date | None, *styles: str) -> None:
+        if value is None:
+            self.blank(row, col, "date", *styles)
+            return
+        kind = "datetime" if isinstance(value, datetime) else "date"
+        self.ws.write_datetime(row, col, value, self.book.fmt(kind, *styles))
+        self.fit(col, "0000-00-00 00:00:00" if kind == "datetime" else "0000-00-00")
+
+    def blank(self, row: int, col: int, *styles: str) -> None:
+        self.ws.write_blank(row, col, None, self.book.fmt(*styles))
+
+    def cell(self, row: int, col: int, kind: str, value: object, *styles: str) -> None:
+        """Write ``value`` as a cell of ``kind``: text, money, date, int, number, percent."""
+        if kind == "money":
+            self.money(row, col, value, *styles)  # type: ignore[arg-type]
+        elif kind in ("int", "number", "percent"):
+            self.number(row, col, value, *styles, kind=kind)  # type: ignore[arg-type]
+        elif kind == "date":
+            self.day(row, col, value, *styles)  # type: ignore[arg-type]
+        else:
+            self.text(row, col, value, *styles)
+
+    def header(self, row: int, headers: Sequence[str], *styles: str, col: int = 0) -> None:
+        for i, title in enumerate(headers):
+            self.ws.write_string(row, col + i, title, self.book.fmt("header", *styles))
+            self.fit(col + i, title, pad=4)         # room for the filter button
+
+    def finish(self, *, header_row: int | None = 0, ncols: int = 0, last_row: int | None = None,
+               freeze_cols: int = 0, widths: dict[int, int] | None = None) -> None:
+        """Size the columns; freeze the header and put a filter on the table below it."""
+        for col, width in sorted({**self.widths, **(widths or {})}.items()):
+            self.ws.set_column(col, col, min(max(width, MIN_WIDTH), MAX_WIDTH))
+        if header_row is None:
+            return
+        self.ws.freeze_panes(header_row + 1, freeze_cols)
+        if ncols:
+            bottom = header_row if last_row is None else max(last_row, header_row)
+            self.ws.autofilter(header_row, 0, bottom, ncols - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Col:
+    """A report column: its Chinese header and the kind of its cells."""
+    header: str
+    kind: str = "text"          # text, money, date, int, number, percent
+    total: bool | None = None   # summed in the 合计 row; default: money and int columns
+
+
+def column_sum(rows: Sequence[Sequence[object]], index: int) -> Decimal | int:
+    values = [r[index] for r in rows if r[index] is not None]
+    return sum(values, Decimal("0.00") if any(isinstance(v, Decimal) for v in values) else 0)
+
+
+def write_table(grid: Grid, cols: Sequence[Col], rows: Sequence[Sequence[object]], *,
+                top: int = 0, total: bool = False, freeze_cols: int = 0, frame: bool = True,
+                row_styles: Sequence[Sequence[str]] | None = None) -> int:
+    """A header, its rows and (optionally) a 合计 row computed in Python; returns the next row.
+
+    ``frame`` freezes the header, filters the table and sizes the columns: the sheet's one table.
+    A sheet with several small tables passes False and calls ``grid.finish(header_row=None)``."""
+    grid.header(top, [c.header for c in cols])
+    for r, values in enumerate(rows, start=top + 1):
+        styles = row_styles[r - top - 1] if row_styles else ()
+        for c, (col, value) in enumerate(zip(cols, values)):
+            grid.cell(r, c, col.kind, value, *styles)
+    last = top + len(rows)
+    if total:
+        _total_row(grid, cols, rows, last + 1)
+    if frame:
+        grid.finish(header_row=top, ncols=len(cols), last_row=last, freeze_cols=freeze_cols)
+    return last + (2 if total else 1)
+
+
+def _total_row(grid: Grid, cols: Sequence[Col], rows: Sequence[Sequence[object]], r: int) -> None:
+    for c, col in enumerate(cols):
+        summed = col.total if col.total is not None else col.kind in ("money", "int")
+        if c == 0:
+            grid.text(r, 0, TOTAL_LABEL, "total")
+        elif summed:
+            grid.cell(r, c, col.kind, column_sum(rows, c), "total")
+        else:
+            grid.blank(r, c, "total")
+
+
+def write_pairs(grid: Grid, pairs: Sequence[tuple[str, str, object]], *, top: int = 0,
+                col: int = 0) -> int:
+    """Label / value lines (label bold in ``col``, typed value beside it); returns the next row."""
+    for r, (label, kind, value) in enumerate(pairs, start=top):
+        grid.text(r, col, label, "label")
+        grid.cell(r, col + 1, kind, value)
+    return top + len(pairs)
