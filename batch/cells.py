@@ -1,0 +1,252 @@
+"""One cell as calamine returns it -> the typed value its column asks for, or a `Bad` cell.
+
+A member's cell may arrive as a str, float, int, bool, date, datetime, time or timedelta, whatever
+the member's office suite stored. Each column kind accepts the forms the contract names and turns
+everything else into a stable code with a Chinese message saying what to type instead: a cell is
+never guessed at (no unit conversion, no rounding, no serial-number dates).
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+from decimal import Decimal
+from functools import lru_cache
+from typing import Callable
+
+from .model import Product
+from .money import ZERO, normalise_text, parse_decimal, parse_ratio, parse_yuan
+from .schema import PRODUCT_CODES, Column
+
+# What Excel, WPS and LibreOffice show for an error value; a text cell holding exactly one of these
+# is a formula result pasted as text, not data.
+ERROR_LITERALS = frozenset({"#N/A", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!",
+                            "#GETTING_DATA", "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!",
+                            "#UNKNOWN!", "#BUSY!", "#CONNECT!", "#PYTHON!", "ERR:502", "ERR:504"})
+IDENTITY_KEYS = frozenset({"borrower_id"})     # code columns where a number cell is always corrupt
+EXACT_DIGITS = 1e15                            # Excel keeps 15 significant digits of a number
+YES_WORDS = frozenset({"是", "y", "yes", "true", "1"})
+NO_WORDS = frozenset({"否", "n", "no", "false", "0"})
+
+_DATE_TEXT = (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
+              re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
+              re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"))
+_MIDNIGHT = re.compile(r"\s+0{1,2}:00(:00)?$")
+_PERIOD_TEXT = re.compile(r"^(\d{4})\s*(?:-|/|年)\s*(\d{1,2})\s*月?$")
+_LIST_SPLIT = re.compile(r"[,，;；、\s]+")
+_UNITS = ("万", "元", "亿", "¥", "￥", "%")
+
+
+class Bad(ValueError):
+    """A cell that cannot become its column's value: a stable code and what to do about it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def is_blank(value: object) -> bool:
+    """calamine gives '' for an empty cell; a cell of spaces is empty too."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def display(value: object) -> str:
+    """The cell as the member sees it, for the receipt: 123.0 -> "123", a date -> 2026-03-07."""
+    if type(value) is str:
+        return value.strip()
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if not value.is_integer():
+            return repr(value)
+        if abs(value) < EXACT_DIGITS:
+            return str(int(value))
+        return str(int(Decimal(f"{value:.15g}")))    # as Excel's formula bar shows it: ...011000
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat(" ")
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
+def _text(column: Column, value: object) -> str:
+    return display(value)
+
+
+def _code(column: Column, value: object) -> str:
+    """Codes are compared, so they are NFKC-normalised (a full-width Ｍ００１ is M001)."""
+    if _is_number(value):
+        if column.key in IDENTITY_KEYS:
+            raise Bad("id.numeric", "证件号码被存为数字，Excel 只保留15位有效数字，原值已损坏；"
+                                    "请把该列设为文本格式后重新录入")
+        if abs(value) >= EXACT_DIGITS:
+            raise Bad("code.numeric", f"{column.header}被存为数字 {display(value)}，超过15位的部分已被"
+                                      "Excel 改写；请把该列设为文本格式后重新录入")
+    return normalise_text(display(value))
+
+
+def _money(column: Column, value: object) -> Decimal:
+    if not isinstance(value, (str, int, float, Decimal)) or isinstance(value, bool):
+        raise Bad("cell.money", f"「{display(value)}」不是金额；请填写以元为单位的数字，如 1234567.89")
+    try:
+        amount = parse_yuan(value)
+    except ValueError as error:
+        unit = next((u for u in _UNITS if isinstance(value, str) and u in value), "")
+        hint = f"不要带「{unit}」，" if unit else ""
+        raise Bad("cell.money", f"金额「{display(value)}」无法识别（{error}）；{hint}"
+                                "请只填以元为单位的数字，最多两位小数") from None
+    if amount < 0:
+        raise Bad("cell.money", f"金额「{display(value)}」为负数；请填写不小于零的金额")
+    return amount
+
+
+def _ratio(column: Column, value: object) -> Decimal:
+    if not isinstance(value, (str, int, float, Decimal)) or isinstance(value, bool):
+        raise Bad("cell.ratio", f"「{display(value)}」不是比例；请填写如 0.017 或 1.7%")
+    try:
+        ratio = parse_ratio(value)
+    except ValueError as error:
+        raise Bad("cell.ratio", f"比例「{display(value)}」无法识别（{error}）；"
+                                "请填写如 0.017 或 1.7%") from None
+    if not 0 <= ratio <= 1:
+        raise Bad("cell.ratio", f"比例「{display(value)}」应在 0 到 1（0% 到 100%）之间；"
+                                "如 1.7% 请填 0.017 或 1.7%")
+    return ratio
+
+
+def _date_from_text(text: str) -> date | None:
+    text = _MIDNIGHT.sub("", normalise_text(text))
+    for pattern in _DATE_TEXT:
+        if match := pattern.match(text):
+            try:
+                return date(*(int(part) for part in match.groups()))
+            except ValueError:
+                return None
+    return None
+
+
+def _date(column: Column, value: object) -> date:
+    """Real date cells, or text 2026-03-07, 2026/3/7, 2026年3月7日; a bare number never."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and (day := _date_from_text(value)) is not None:
+        return day
+    if _is_number(value):
+        raise Bad("cell.date", f"「{display(value)}」是数字，不是日期；请把单元格设为日期格式，"
+                               "或填写如 2026-03-07 的日期")
+    raise Bad("cell.date", f"「{display(value)}」不是有效日期；请填写如 2026-03-07、2026/3/7 "
+                           "或 2026年3月7日")
+
+
+def _period(column: Column, value: object) -> str:
+    """YYYY-MM; Excel turns a typed 2026-03 into the date 2026-03-01, so a date cell is fine."""
+    if isinstance(value, (date, datetime)):
+        return f"{value.year:04d}-{value.month:02d}"
+    if isinstance(value, str):
+        text = normalise_text(value)
+        match = _PERIOD_TEXT.match(text)
+        day = None if match else _date_from_text(text)
+        year, month = (int(match[1]), int(match[2])) if match else (
+            (day.year, day.month) if day else (0, 0))
+        if 2000 <= year <= 2999 and 1 <= month <= 12:
+            return f"{year:04d}-{month:02d}"
+    raise Bad("cell.period", f"「{display(value)}」不是有效的期间；请填写如 2026-03 的年月")
+
+
+@lru_cache(maxsize=256)
+def _choices(choices: tuple[str, ...]) -> dict[str, str | Product]:
+    products = choices == PRODUCT_CODES
+    return {normalise_text(c).casefold(): Product(c) if products else c for c in choices}
+
+
+def _choice(column: Column, value: object) -> str | Product:
+    """One of the column's choices, ignoring width and case; product codes become `Product`."""
+    text = normalise_text(display(value))
+    found = _choices(column.choices).get(text.casefold())
+    if found is not None:
+        return found
+    allowed = "、".join(column.choices)
+    raise Bad("cell.choice", f"「{text}」不是可选值；请从以下选择：{allowed}")
+
+
+def _yesno(column: Column, value: object) -> bool:
+    word = display(value) if not isinstance(value, bool) else ("1" if value else "0")
+    word = normalise_text(word).casefold()
+    if word in YES_WORDS:
+        return True
+    if word in NO_WORDS:
+        return False
+    raise Bad("cell.yesno", f"「{display(value)}」不是“是”或“否”；请填写 是 或 否")
+
+
+def _int(column: Column, value: object) -> int:
+    try:
+        number = parse_decimal(value)
+    except ValueError:
+        number = None
+    if number is None or number != number.to_integral_value():
+        raise Bad("cell.int", f"「{display(value)}」不是整数；请填写如 36 的整数")
+    return int(number)
+
+
+def _number(column: Column, value: object) -> Decimal:
+    try:
+        return parse_decimal(value)
+    except ValueError:
+        raise Bad("cell.number", f"「{display(value)}」不是数字；请只填写数字") from None
+
+
+def _list(column: Column, value: object) -> tuple[str, ...]:
+    parts = _LIST_SPLIT.split(normalise_text(display(value)))
+    return tuple(part for part in parts if part)
+
+
+PARSERS: dict[str, Callable[[Column, object], object]] = {
+    "text": _text, "code": _code, "money": _money, "ratio": _ratio, "date": _date,
+    "period": _period, "choice": _choice, "yesno": _yesno, "int": _int, "number": _number,
+    "list": _list,
+}
+
+
+def parse(column: Column, value: object) -> object:
+    """A non-blank cell as its column's type; raises `Bad` (never anything else) when it is not."""
+    if isinstance(value, str) and value.strip() in ERROR_LITERALS:
+        raise Bad("cell.error", f"单元格是错误值 {value.strip()}；请修正公式或改填数值")
+    return PARSERS[column.kind](column, value)
+
+
+def default(column: Column, needed: bool) -> object:
+    """What a blank optional cell means: the column's default (a text default is parsed like a cell,
+    so a settings default "0.05" is a Decimal), else 0.00 for money the record cannot leave empty
+    (``needed``: 代偿利息, 追偿费用), () for a list, else None (a blank cap is no cap)."""
+    if column.default is not None:
+        if isinstance(column.default, str) and column.kind not in ("text", "code", "choice"):
+            return parse(column, column.default)
+        return column.default
+    if column.kind == "money" and needed:
+        return ZERO
+    return () if column.kind == "list" else None
+
+
+# Every code this module can raise, for read.ISSUE_CODES.
+CELL_CODES: dict[str, str] = {
+    "cell.money": "金额无法识别：带单位、超过两位小数、负数或不是数字",
+    "cell.ratio": "比例无法识别或不在 0 到 1 之间",
+    "cell.date": "日期无法识别（支持日期格式单元格、2026-03-07、2026/3/7、2026年3月7日）",
+    "cell.period": "期间无法识别（应为 YYYY-MM）",
+    "cell.choice": "不是该列的可选值",
+    "cell.yesno": "不是“是”或“否”",
+    "cell.int": "不是整数",
+    "cell.number": "不是数字",
+    "cell.error": "单元格是错误值（#N/A、#DIV/0! 等）",
+    "id.numeric": "证件号码存成了数字，Excel 已损坏原值",
+    "code.numeric": "编号存成了超过15位的数字，Excel 已损坏原值",
+}

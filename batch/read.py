@@ -1,0 +1,402 @@
+"""One workbook -> typed rows and `Issue`s; never raises on what a member sent.
+
+Every format the contract accepts (.xlsx, .xlsm, .xls, .ods) is read by python-calamine from the
+file's bytes, so a .xls renamed to .xlsx still reads. calamine drops leading empty rows and columns;
+`sheet.start` gives the offset back, so every `Where` names the row and column Excel shows. What
+calamine reads as blank although it is not (error values, formulas without a stored result) comes
+from `sheetxml`. Cell conversion lives in `cells`; this module finds sheets, headers and labels,
+and turns every problem into an Issue with a stable code listed in `ISSUE_CODES`.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from python_calamine import CalamineWorkbook, PasswordError
+
+from . import cells, sheetxml
+from .cells import Bad
+from .model import Cover, Filing, Issue, Row, Where
+from .money import normalise_text
+from .schema import COVER, DATA_SHEETS, FILING_SHEETS, SUPPORTED_TEMPLATE_VERSIONS, Column, Sheet
+
+ISSUE_CODES: dict[str, str] = {
+    "file.unreadable": "文件无法读取（不是有效的 Excel/WPS/ODS 文件，或已损坏）",
+    "file.encrypted": "文件设置了打开密码，无法读取",
+    "sheet.duplicate": "同一工作表出现了两次（名称只差空格或全半角）",
+    "header.notfound": "前10行中找不到表头",
+    "header.missing": "缺少必填列，该表数据无法读取",
+    "header.duplicate": "同一列标题出现两次，该表数据无法读取",
+    "header.extra": "模板以外的列，已忽略（提示）",
+    "label.required": "封面或参数表缺少必填项目",
+    "label.duplicate": "封面或参数表的项目出现两次",
+    "cover.missing": "缺少「封面」工作表",
+    "cover.version": "模板版本不受支持",
+    "cell.required": "必填单元格为空",
+    "cell.formula": "公式没有保存计算结果",
+    **cells.CELL_CODES,
+}
+HEADER_SEARCH_ROWS = 10
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_RESAVE = "请用 Excel 或 WPS 打开后另存为 .xlsx 格式，再重新报送"
+
+
+@dataclass(frozen=True, slots=True)
+class Workbook:
+    """What one workbook says, sheet by sheet, before any business rule looks at it."""
+    labels: dict[str, dict[str, object]] = field(default_factory=dict)
+    label_where: dict[str, dict[str, Where]] = field(default_factory=dict)
+    rows: dict[str, tuple[Row, ...]] = field(default_factory=dict)
+    headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    present: frozenset[str] = frozenset()
+    issues: tuple[Issue, ...] = ()
+
+
+@dataclass(slots=True)
+class _Grid:
+    """A sheet's cells with absolute 0-based positions (calamine's `start` added back)."""
+    values: list[list[object]]
+    top: int
+    left: int
+    marks: Mapping[tuple[int, int], sheetxml.Mark]
+
+    def get(self, row: int, col: int) -> object:
+        r, c = row - self.top, col - self.left
+        if 0 <= r < len(self.values) and 0 <= c < len(self.values[r]):
+            return self.values[r][c]
+        return ""
+
+    def row_numbers(self) -> range:
+        return range(self.top, self.top + len(self.values))
+
+
+# ---- the file ----------------------------------------------------------------------------
+
+def read_workbook(path: Path, sheets: Sequence[Sheet], name: str) -> Workbook:
+    """Read the sheets named by the schema; a file that cannot be opened is one Issue."""
+    data, book, problem = _open(Path(path), name)
+    if problem is not None:
+        return Workbook(issues=(problem,))
+    found, issues = _match_sheets(book.sheet_names, sheets, name)
+    marks = sheetxml.scan(data, set(found.values()))
+    labels, label_where, rows, headers = {}, {}, {}, {}
+    for sheet in (s for s in sheets if s.key in found):
+        grid = _grid(book, found[sheet.key], marks)
+        if isinstance(grid, BaseException):             # a corrupt sheet inside a readable zip
+            return Workbook(issues=(_unreadable(name, grid),))
+        if sheet.labels:
+            labels[sheet.key], label_where[sheet.key], more = _read_labels(sheet, grid, name)
+        else:
+            headers[sheet.key], rows[sheet.key], more = _read_table(sheet, grid, name)
+        issues.extend(more)
+    return Workbook(labels, label_where, rows, headers, frozenset(found), tuple(issues))
+
+
+def _open(path: Path, name: str) -> tuple[bytes, CalamineWorkbook | None, Issue | None]:
+    """The bytes and the calamine workbook, or the one Issue that explains why there are none.
+
+    calamine picks its reader by the extension, which reports a password precisely; when that
+    fails the bytes are sniffed instead, so a .xls renamed to .xlsx (common) still reads."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return b"", None, _unreadable(name, error)
+    if _is_encrypted(data):
+        return data, None, _encrypted(name)
+    try:
+        return data, _calamine(lambda: CalamineWorkbook.from_path(str(path))), None
+    except PasswordError:
+        return data, None, _encrypted(name)
+    except Exception as error:
+        first = error
+    try:
+        return data, _calamine(lambda: CalamineWorkbook.from_filelike(io.BytesIO(data))), None
+    except Exception:
+        return data, None, _unreadable(name, first)
+
+
+def _calamine(load: Callable[[], CalamineWorkbook]) -> CalamineWorkbook:
+    """A Rust panic inside calamine arrives as a BaseException; make it an ordinary one."""
+    try:
+        return load()
+    except (KeyboardInterrupt, SystemExit, Exception):
+        raise
+    except BaseException as panic:
+        raise RuntimeError(str(panic)) from None
+
+
+def _is_encrypted(data: bytes) -> bool:
+    """Password-protected OOXML is an OLE2 file holding an EncryptedPackage stream; an encrypted
+    ODF package lists encryption-data in its manifest."""
+    if data.startswith(_OLE2):
+        return "EncryptedPackage".encode("utf-16-le") in data
+    if data.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                return b"encryption-data" in archive.read("META-INF/manifest.xml")
+        except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error, RuntimeError):
+            return False
+    return False
+
+
+def _grid(book: CalamineWorkbook, sheet_name: str, marks: sheetxml.Marks) -> _Grid | BaseException:
+    try:
+        raw = book.get_sheet_by_name(sheet_name)
+        return _Grid(raw.to_python(skip_empty_area=True), *(raw.start or (0, 0)),
+                     marks.get(sheet_name, {}))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:      # calamine parses a sheet lazily, on first access
+        return error
+
+
+def _unreadable(name: str, error: BaseException) -> Issue:
+    return Issue("file.unreadable", Where(name),
+                 f"无法读取文件（{type(error).__name__}: {error}）；文件可能已损坏或不是 Excel/WPS "
+                 f"表格。{_RESAVE}")
+
+
+def _encrypted(name: str) -> Issue:
+    return Issue("file.encrypted", Where(name),
+                 "文件设置了打开密码，无法读取；请取消密码（文件 → 信息 → 保护工作簿）后重新报送")
+
+
+def _normal(text: object) -> str:
+    """How headers, labels and sheet names are compared: NFKC, no spaces, no '*', any case."""
+    return "".join(normalise_text(cells.display(text)).split()).strip("*").casefold()
+
+
+def _match_sheets(names: Sequence[str], sheets: Sequence[Sheet],
+                  file: str) -> tuple[dict[str, str], list[Issue]]:
+    """Schema key -> sheet name as found; the Chinese name, the key or an alias all match."""
+    found: dict[str, str] = {}
+    issues: list[Issue] = []
+    for sheet in sheets:
+        wanted = {_normal(n) for n in (sheet.name, sheet.key, *sheet.aliases)}
+        matches = [n for n in names if _normal(n) in wanted]
+        if matches:
+            found[sheet.key] = matches[0]
+        if len(matches) > 1:
+            issues.append(Issue("sheet.duplicate", Where(file, sheet.name),
+                                f"工作表「{sheet.name}」出现了{len(matches)}次（"
+                                f"{'、'.join(matches)}）；请只保留一个后重新报送"))
+    return found, issues
+
+
+# ---- one cell ----------------------------------------------------------------------------
+
+def _cell(column: Column, value: object, mark: sheetxml.Mark | None, needed: bool) -> object:
+    """The typed value of one cell (an absent column is blank); raises `Bad` for a bad cell."""
+    if mark is not None and mark[0] == "error":
+        raise Bad("cell.error", f"单元格是错误值 {mark[1]}；请修正公式或改填数值")
+    if mark is not None:
+        raise Bad("cell.formula", "公式没有保存计算结果（文件由程序生成、未经 Excel 计算）；"
+                                  "请在 Excel/WPS 中打开并保存，或把公式改为数值")
+    if not cells.is_blank(value):
+        return cells.parse(column, value)
+    if column.required:
+        raise Bad("cell.required", f"「{column.header}」为必填项，请填写")
+    return cells.default(column, needed)
+
+
+def _needed_fields(record: type | None) -> frozenset[str]:
+    """Record fields that cannot hold None (a blank 代偿利息 is 0.00); a dict record (reference
+    sheets) needs none, so a blank cap stays None: no cap."""
+    fields = getattr(record, "__dataclass_fields__", {})
+    return frozenset(k for k, f in fields.items() if "None" not in str(f.type))
+
+
+# ---- label sheets (cover, settings) ------------------------------------------------------
+
+def _read_labels(sheet: Sheet, grid: _Grid,
+                 file: str) -> tuple[dict[str, object], dict[str, Where], list[Issue]]:
+    """Label in column A, value in column B. A key is missing from the result only when its value
+    was bad or a required label was absent, and an issue says so; blanks take the default."""
+    rows, issues = _label_rows(sheet, grid, file)
+    labels, where = {}, {}
+    for column in sheet.columns:
+        row = rows.get(column.key)
+        if row is None and column.required:
+            issues.append(Issue("label.required", Where(file, sheet.name, field=column.header),
+                                f"「{sheet.name}」缺少「{column.header}」一行；请按模板在 A 列填写"
+                                f"「{column.header}」，B 列填写其内容"))
+            continue
+        spot = (Where(file, sheet.name, field=column.header) if row is None else
+                Where(file, sheet.name, row + 1, "B", column.header))
+        try:
+            labels[column.key] = (cells.default(column, False) if row is None else
+                                  _cell(column, grid.get(row, 1), grid.marks.get((row, 1)), False))
+            where[column.key] = spot
+        except Bad as bad:
+            issues.append(Issue(bad.code, spot, bad.message))
+    return labels, where, issues
+
+
+def _label_rows(sheet: Sheet, grid: _Grid, file: str) -> tuple[dict[str, int], list[Issue]]:
+    """Key -> the row of its label; unknown labels are the template's notes and are ignored."""
+    keys = _header_keys(sheet)
+    rows: dict[str, int] = {}
+    issues: list[Issue] = []
+    for row in grid.row_numbers():
+        key = keys.get(_normal(grid.get(row, 0)))
+        if key is not None and key in rows:
+            issues.append(Issue("label.duplicate", Where(file, sheet.name, row + 1, "A"),
+                                f"「{sheet.column(key).header}」出现两次（第{rows[key] + 1}行和"
+                                f"第{row + 1}行），无法判断以哪一行为准；请删除多余的一行"))
+        elif key is not None:
+            rows[key] = row
+    return rows, issues
+
+
+# ---- table sheets ------------------------------------------------------------------------
+
+def _header_keys(sheet: Sheet) -> dict[str, str]:
+    keys = {_normal(c.key): c.key for c in sheet.columns}
+    keys.update({_normal(c.header): c.key for c in sheet.columns})
+    return keys
+
+
+def _find_header(sheet: Sheet, grid: _Grid) -> int | None:
+    """The first of the first rows holding at least half the required headers (a title row above
+    the header, or a blank first row, is common in members' own copies of the template)."""
+    keys = _header_keys(sheet)
+    required = {c.key for c in sheet.columns if c.required}
+    for row in grid.row_numbers()[:HEADER_SEARCH_ROWS]:
+        seen = {keys.get(_normal(v)) for v in grid.values[row - grid.top]}
+        hits = len(seen & required) if required else len(seen - {None})
+        if hits and hits * 2 >= max(len(required), 1):
+            return row
+    return None
+
+
+def _letter(col: int) -> str:
+    letters = ""
+    col += 1
+    while col:
+        col, rest = divmod(col - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _layout(sheet: Sheet, grid: _Grid, header: int,
+            file: str) -> tuple[dict[str, int], tuple[str, ...], list[Issue]]:
+    """Column key -> 0-based column, the headers as found, and header issues."""
+    keys = _header_keys(sheet)
+    positions: dict[str, int] = {}
+    found: list[str] = []
+    issues: list[Issue] = []
+    width = max((len(r) for r in grid.values), default=0)
+    for col in range(grid.left, grid.left + width):
+        text = cells.display(grid.get(header, col))
+        if not text:
+            continue
+        found.append(text)
+        key, spot = keys.get(_normal(text)), Where(file, sheet.name, header + 1, _letter(col), text)
+        if key is None:
+            issues.append(Issue("header.extra", spot, f"「{text}」不是模板中的列，已忽略", "warning"))
+        elif key in positions:
+            issues.append(Issue("header.duplicate", spot,
+                                f"「{sheet.column(key).header}」列出现两次（{_letter(positions[key])}"
+                                f"列和{_letter(col)}列），无法判断以哪列为准，本表数据未读取；请删除多余的一列"))
+        else:
+            positions[key] = col
+    for column in sheet.columns:
+        if column.required and column.key not in positions:
+            spot = Where(file, sheet.name, header + 1, "", column.header)
+            issues.append(Issue("header.missing", spot,
+                                f"缺少必填列「{column.header}」，本表数据未读取；请按模板补上该列"))
+    return positions, tuple(found), issues
+
+
+def _read_table(sheet: Sheet, grid: _Grid,
+                file: str) -> tuple[tuple[str, ...], tuple[Row, ...], list[Issue]]:
+    """Headers as found, data rows below the header, and the sheet's header issues."""
+    if not grid.values:
+        return (), (), []                              # an absent or empty sheet is a nil return
+    header = _find_header(sheet, grid)
+    if header is None:
+        names = "、".join(c.header for c in sheet.columns if c.required)
+        return (), (), [Issue("header.notfound", Where(file, sheet.name),
+                              f"前{HEADER_SEARCH_ROWS}行中找不到表头，本表数据未读取；表头应包含：{names}")]
+    positions, headers, issues = _layout(sheet, grid, header, file)
+    if any(i.is_error for i in issues):
+        return headers, (), issues
+    layout = {c.key: (_letter(positions[c.key]) if c.key in positions else "", c.header)
+              for c in sheet.columns}
+    needed = _needed_fields(sheet.record)
+    rows = []
+    for r in grid.row_numbers()[header - grid.top + 1:]:
+        where = Where(file, sheet.name, r + 1, layout=layout)
+        if (row := _read_row(sheet, grid, r, positions, where, needed)) is not None:
+            rows.append(row)
+    return headers, tuple(rows), issues
+
+
+def _read_row(sheet: Sheet, grid: _Grid, row: int, positions: Mapping[str, int], where: Where,
+              needed: frozenset[str]) -> Row | None:
+    """One data row; None when every schema cell is blank (blank rows are skipped)."""
+    spots = [positions.get(c.key, -1) for c in sheet.columns]
+    line, left = grid.values[row - grid.top], grid.left
+    raw = [line[c - left] if 0 <= c - left < len(line) else "" for c in spots]
+    marks = [grid.marks.get((row, c)) for c in spots] if grid.marks else [None] * len(spots)
+    if all(cells.is_blank(v) for v in raw) and not any(marks):
+        return None
+    values: dict[str, object] = {}
+    issues: list[Issue] = []
+    for column, value, mark in zip(sheet.columns, raw, marks):
+        try:
+            values[column.key] = _cell(column, value, mark, column.key in needed)
+        except Bad as bad:
+            issues.append(Issue(bad.code, where.at(column.key), bad.message))
+    record = sheet.record(where=where, **values) if sheet.record and not issues else None
+    shown = tuple(mark[1] if mark and mark[1] else cells.display(value)   # an error echoes as #N/A
+                  for value, mark in zip(raw, marks))
+    return Row(where, shown, record, tuple(issues))
+
+
+# ---- a filing ----------------------------------------------------------------------------
+
+def read_filing(path: Path, name: str, sha256: str) -> Filing:
+    """A member's filing: its cover (None when missing or unusable; the issues say why) and rows."""
+    book = read_workbook(path, FILING_SHEETS, name)
+    cover, issues = _cover(book, name)
+    rows = {sheet.key: book.rows.get(sheet.key, ()) for sheet in DATA_SHEETS}
+    return Filing(name, sha256, cover, rows, book.issues + issues, dict(book.headers))
+
+
+def _cover(book: Workbook, name: str) -> tuple[Cover | None, tuple[Issue, ...]]:
+    if any(i.code.startswith("file.") for i in book.issues):
+        return None, ()
+    if COVER.key not in book.present:
+        return None, (Issue("cover.missing", Where(name, COVER.name),
+                            "缺少「封面」工作表，无法确定报送机构和期间；请使用最新模板填报"),)
+    labels = book.labels[COVER.key]
+    if any(labels.get(k) in (None, "") for k in ("member_id", "period", "kind")):
+        return None, ()                            # label.required / cell.* issues say why
+    issues = _version_issue(labels.get("template_version"), book.label_where[COVER.key], name)
+    cover = Cover(**{c.key: str(labels.get(c.key) or "") for c in COVER.columns})
+    return cover, issues
+
+
+def _version_issue(version: object, where: Mapping[str, Where], name: str) -> tuple[Issue, ...]:
+    """Blank means the current version; "1" typed into a number cell is the same as "1.0"."""
+    text = str(version or "").strip()
+    if not text or text in SUPPORTED_TEMPLATE_VERSIONS or _same_number(text):
+        return ()
+    spot = where.get("template_version", Where(name, COVER.name))
+    supported = "、".join(sorted(SUPPORTED_TEMPLATE_VERSIONS))
+    return (Issue("cover.version", spot, f"模板版本「{text}」不受支持（支持：{supported}）；"
+                                         "请下载最新模板重新填报"),)
+
+
+def _same_number(text: str) -> bool:
+    try:
+        number = Decimal(text)
+        return any(number == Decimal(v) for v in SUPPORTED_TEMPLATE_VERSIONS)
+    except InvalidOperation:
+        return False
