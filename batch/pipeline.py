@@ -110,7 +110,8 @@ def post_fund_inputs(night: Night, posted_keys: set[str]) -> list[Issue]:
             exceptions.append(Issue("fund.negative", entry.where,
                                     f"调整后资金余额将为负（余额 {night.fund.balance:,.2f}元），本笔未入账"))
             continue
-        night.receive(FundKind(entry.kind), entry.amount, input_key=entry.key, note=entry.note)
+        night.receive(FundKind(entry.kind), entry.amount, input_key=entry.key, on=entry.on,
+                      note=entry.note)
     return exceptions
 
 

@@ -34,8 +34,9 @@ class Night:
     fund_moves: list[tuple[FundMove, str | None]] = field(default_factory=list)
     claim_changes: list[tuple[Claim, Decimal]] = field(default_factory=list)
 
-    def receive(self, kind: FundKind, amount: Decimal, input_key: str | None = None, **kw) -> None:
-        self.fund, moves = self.fund.receive(self.run_date, kind, amount, **kw)
+    def receive(self, kind: FundKind, amount: Decimal, input_key: str | None = None,
+                on: date | None = None, **kw) -> None:
+        self.fund, moves = self.fund.receive(on or self.run_date, kind, amount, **kw)
         self.fund_moves.extend((m, input_key if i == 0 else None) for i, m in enumerate(moves))
 
     def claim(self, claim: Claim, kind: FundKind = FundKind.CLAIM_PAID) -> None:
