@@ -5,14 +5,19 @@ run date passed in.
 """
 from __future__ import annotations
 
+import logging
+import os
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import click
 
-from . import pipeline
+from . import pipeline, runner
 from .home import Home
+from .lock import Busy
+from .runlog import FORMAT, LOGGER
+from .runner import StopFlag
 
 EXIT_CLEAN, EXIT_REJECTIONS, EXIT_ABORTED = 0, 1, 2
 
@@ -53,21 +58,89 @@ class _Bar:
             yield from bar
 
 
+def _log_to_stderr() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(FORMAT, "%H:%M:%S"))
+    logger = logging.getLogger(LOGGER)
+    logger.setLevel(logging.INFO)
+    if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+               for h in logger.handlers):
+        logger.addHandler(handler)
+
+
+class KillSwitch:
+    """Test hook: REGUARANTEE_CRASH_AT=N ends the process at the N-th step, as kill -9 would."""
+
+    def __init__(self, at: str | None):
+        self.at, self.count = int(at) if at else 0, 0
+
+    def __call__(self, step: str) -> None:
+        self.count += 1
+        if self.count == self.at:
+            os._exit(137)
+
+
 @cli.command("run")
 @click.option("--date", "run_date", callback=_date, help="Run date (default today).")
-@click.option("--settle", default=5.0, show_default=True,
-              help="Seconds a file must stay unchanged before it is taken.")
+@click.option("--settle", type=float, default=None,
+              help="Seconds a file must stay unchanged before it is taken (default: the home's setting, 5).")
+@click.option("--wait", type=float, default=0.0, show_default=True,
+              help="Seconds to wait for another run on this home to finish.")
 @click.pass_obj
-def run_cmd(home: Home, run_date: date, settle: float) -> None:
+def run_cmd(home: Home, run_date: date, settle: float | None, wait: float) -> None:
     """Process every waiting filing once (exit 0 clean, 1 rows rejected, 2 could not run)."""
+    _log_to_stderr()
+    stop = StopFlag()
+    stop.install()
+    options = pipeline.Options(settle_seconds=settle, wait_seconds=wait, track=_track,
+                               should_stop=stop,
+                               fault=KillSwitch(os.environ.get("REGUARANTEE_CRASH_AT")))
     try:
-        result = pipeline.run_once(home, run_date,
-                                   options=pipeline.Options(settle_seconds=settle, track=_track))
+        result = pipeline.run_once(home, run_date, options=options)
+    except Busy as busy:
+        click.echo(str(busy), err=True)
+        raise SystemExit(EXIT_ABORTED)
     except pipeline.RunAborted as aborted:
         click.echo(f"运行中止，未入账任何数据：\n{aborted}", err=True)
         raise SystemExit(EXIT_ABORTED)
-    click.echo(describe(result, home))
+    click.echo(result.summary() if isinstance(result, pipeline.Resumed) else describe(result, home))
     raise SystemExit(result.exit_code)
+
+
+@cli.command("schedule")
+@click.option("--at", "at", default="02:00", show_default=True, help="Time of the nightly run (HH:MM).")
+@click.pass_obj
+def schedule_cmd(home: Home, at: str) -> None:
+    """Keep running: one batch a night at --at, a missed night caught up at start-up."""
+    _log_to_stderr()
+    stop = StopFlag()
+    stop.install()
+    before, after = mail_hooks(home)
+    click.echo(f"夜间调度已启动：每天 {at} 运行一次（Ctrl+C 或 SIGTERM 停止）", err=True)
+    runner.serve(home, at, runner.nightly_job(home, stop, before, after), stop)
+
+
+def mail_hooks(home: Home):
+    """Fetch mail before and send receipts after a night, when a mailbox is configured."""
+    return (lambda: None), (lambda result: None)
+
+
+@cli.command("status")
+@click.pass_obj
+def status_cmd(home: Home) -> None:
+    """The last runs, files waiting, pending fund claims and any lock held."""
+    from .status import status_lines
+    for line in status_lines(home):
+        click.echo(line)
+
+
+@cli.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False))
+@click.pass_obj
+def backup_cmd(home: Home, target: str) -> None:
+    """Copy the SQLite ledger with SQLite's online backup (safe while a run is going on)."""
+    from .status import backup_ledger
+    click.echo(f"已备份台账到 {backup_ledger(home, Path(target))}")
 
 
 def describe(result, home: Home) -> str:

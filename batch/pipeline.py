@@ -7,15 +7,18 @@ the ledger already holds is never posted twice.
 """
 from __future__ import annotations
 
+import logging
 import os
-import shutil
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from . import intake, store, summary
+from . import intake, recovery, store, summary
+from .config import load_config
 from .home import Home, REFERENCE_NAME
+from .lock import HomeLock
+from .runlog import run_log
 from .ledger import Fund
 from .model import Filing, FundKind, Issue, Where
 from .outcome import DUPLICATE, REJECTED, FilingOutcome, RunOutcome
@@ -29,6 +32,7 @@ from .reports.runjson import write_run_json
 from .schema import REFERENCE_SHEETS
 
 Track = Callable[[Sequence], Iterable]
+log = logging.getLogger("reguarantee")
 
 
 class RunAborted(Exception):
@@ -52,33 +56,66 @@ def load_params(home: Home) -> Params:
 
 @dataclass(frozen=True)
 class Options:
-    settle_seconds: float = 5.0
+    settle_seconds: float | None = None          # None: the home's setting (reguarantee.toml)
+    wait_seconds: float = 0.0                   # for another run holding the home's lock
     track: Track = lambda items: items
+    should_stop: Callable[[], bool] = lambda: False   # checked between filings, never inside one
+    fault: Callable[[str], None] = lambda step: None  # test hook: crash at a named step
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A rerun that only finished what a crashed run had already committed."""
+    run_id: str
+    exit_code: int
+
+    def summary(self) -> str:
+        return f"已完成上次中断的运行 {self.run_id}（台账已入账，本次补齐输出和文件归档），收件箱没有新文件"
 
 
 def run_once(home: Home, run_date: date, clock: Callable[[], datetime] = datetime.now,
-             options: Options = Options()) -> RunOutcome:
-    started = clock()
-    params = load_params(home)
-    home.make_folders()
-    engine = store.open_engine(home.ledger)
+             options: Options = Options()) -> RunOutcome | Resumed:
+    """One batch over everything waiting in the inbox, under the home's lock."""
+    with HomeLock(home.root, options.wait_seconds):
+        params = load_params(home)
+        home.make_folders()
+        config = load_config(home.root)
+        engine = store.open_engine(home.ledger)
+        settle = config.intake.settle_seconds if options.settle_seconds is None else options.settle_seconds
+        started = clock()
+        ready, _waiting = intake.scan(home.inbox, started.timestamp(), settle)
+        finished, ready = recovery.finish_committed(home, engine, ready)
+        if finished and not ready:
+            return Resumed(finished[-1], recovery.exit_code(home, finished[-1]))
+        run_id = _run_id(home, started)
+        with run_log(home.outbox / f".{run_id}.partial"):
+            log.info("运行 %s 开始，处理日 %s，待处理文件 %d 个", run_id, run_date, len(ready))
+            return _run(home, engine, params, run_id, run_date, started, clock, ready, options)
+
+
+def _run(home, engine, params, run_id, run_date, started, clock, ready, options) -> RunOutcome:
     loaded = store.load(engine)
+    options.fault("loaded")
     night = Night(params, loaded.book, loaded.fund, run_date)
     opening = loaded.fund.balance
     exceptions = post_fund_inputs(night, loaded.fund_input_keys)
-    ready, _waiting = intake.scan(home.inbox, started.timestamp(), options.settle_seconds)
     seen = dict(loaded.posted)
-    filings = []
+    filings, taken = [], []
     for incoming in options.track(ready):
+        if options.should_stop():
+            log.warning("收到停止信号：其余 %d 个文件留待下次运行", len(ready) - len(taken))
+            break
         outcome = take(incoming, night, seen)
-        if outcome.status != REJECTED and outcome.status != DUPLICATE:
+        log.info("%s：%s", incoming.name, outcome.status)
+        if outcome.status not in (REJECTED, DUPLICATE):
             seen.setdefault(incoming.sha256, incoming.name)
         filings.append(outcome)
-    run_id = _run_id(home, started)
+        taken.append(incoming)
+        options.fault(f"took {incoming.name}")
     filings = place(filings, home, run_date)
     outcome = assemble(run_id, run_date, started, clock(), filings, night, opening,
                        loaded.fund_history, exceptions)
-    publish(home, outcome, engine, night, ready)
+    publish(home, outcome, engine, night, taken, options.fault)
     return outcome
 
 
@@ -155,30 +192,40 @@ def assemble(run_id: str, run_date: date, started: datetime, finished: datetime,
         bank_names=dict(night.params.banks), exceptions=tuple(exceptions), totals=totals)
 
 
-def write_outputs(folder: Path, run: RunOutcome) -> None:
+def write_outputs(folder: Path, run: RunOutcome, fault: Callable[[str], None]) -> None:
     for f in run.filings:
         (folder / f.receipt).parent.mkdir(parents=True, exist_ok=True)
         write_receipt(folder / f.receipt, f, run.run_id, run.run_date)
+        fault(f"receipt {f.receipt}")
     write_reconciliation(folder / "对账汇总.xlsx", run)
+    fault("reconciliation")
     write_fund_statement(folder / "代偿补偿资金对账单.xlsx", run)
+    fault("fund statement")
     write_run_json(folder / "run.json", run)
+    fault("run.json")
 
 
 def publish(home: Home, run: RunOutcome, engine, night: Night,
-            ready: list[intake.Incoming]) -> None:
-    """Outputs aside, ledger commit, outputs into place, then (only then) inputs moved."""
-    final = home.outbox / run.run_id
+            taken: list[intake.Incoming], fault: Callable[[str], None]) -> None:
+    """Outputs aside, ledger commit, outputs into place, then (only then) inputs moved.
+
+    A crash before the commit leaves the inbox as it was and the outputs aside (deleted by the
+    next run); after it, the next run finds the run in the ledger and finishes the rest.
+    """
     partial = home.outbox / f".{run.run_id}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    write_outputs(partial, run)
+    write_outputs(partial, run, fault)
     store.save_run(engine, store.RunRecord(run.run_id, run.run_date, run.started_at,
                                            run.finished_at, run.filings, tuple(night.fund_moves),
                                            tuple(night.claim_changes)))
-    os.replace(partial, final)
-    by_name = {i.name: i for i in ready}
+    log.info("台账已入账（%d 个文件）", len(run.filings))
+    fault("committed")
+    os.replace(partial, home.outbox / run.run_id)
+    fault("published")
+    by_name = {i.name: i for i in taken}
     for f in run.filings:
         intake.move(by_name[f.path].path, home.root / f.destination)
+        fault(f"moved {f.path}")
+    log.info("运行 %s 完成：输出在 outbox/%s", run.run_id, run.run_id)
 
 
 def _run_id(home: Home, started: datetime) -> str:

@@ -290,7 +290,42 @@ def _file_row(f: FilingOutcome, run_id: str) -> dict:
             "receipt": f.receipt, "destination": f.destination, "duplicate_of": f.duplicate_of}
 
 
+def last_run_date(engine: Engine) -> date | None:
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(runs.c.run_date))).scalar()
+
+
+def run_ids(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return {r.run_id for r in conn.execute(select(runs.c.run_id))}
+
+
+def recorded_destinations(engine: Engine, keys: list[tuple[str, str]]
+                          ) -> dict[tuple[str, str], tuple[str, str]]:
+    """(inbox name, sha256) -> (run id, destination) for files a committed run recorded."""
+    if not keys:
+        return {}
+    wanted = set(keys)
+    q = select(files.c.name, files.c.sha256, files.c.run_id, files.c.destination) \
+        .where(files.c.sha256.in_({sha for _, sha in keys})).order_by(files.c.seq)
+    with engine.connect() as conn:
+        return {(r.name, r.sha256): (r.run_id, r.destination) for r in conn.execute(q)
+                if (r.name, r.sha256) in wanted}
+
+
 def recent_runs(engine: Engine, limit: int = 10) -> list[dict]:
+    """The newest runs with their file count and statuses, for `status`."""
     with engine.connect() as conn:
         q = select(runs).order_by(runs.c.started_at.desc()).limit(limit)
-        return [dict(r._mapping) for r in conn.execute(q)]
+        out = []
+        for r in conn.execute(q):
+            counts = conn.execute(select(files.c.status, func.count()).where(
+                files.c.run_id == r.run_id).group_by(files.c.status)).all()
+            out.append(dict(r._mapping) | {"files": sum(n for _, n in counts),
+                                           "statuses": "，".join(f"{s} {n}" for s, n in counts)})
+        return out
+
+
+def load_fund(engine: Engine) -> Fund:
+    with engine.connect() as conn:
+        return _fund(conn)
