@@ -103,7 +103,7 @@ def run_cmd(home: Home, run_date: date, settle: float | None, wait: float) -> No
     except pipeline.RunAborted as aborted:
         click.echo(f"运行中止，未入账任何数据：\n{aborted}", err=True)
         raise SystemExit(EXIT_ABORTED)
-    click.echo(result.summary() if isinstance(result, pipeline.Resumed) else describe(result, home))
+    click.echo(result.summary() if isinstance(result, pipeline.NoRun) else describe(result, home))
     raise SystemExit(result.exit_code)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -64,17 +65,20 @@ class Options:
 
 
 @dataclass(frozen=True)
-class Resumed:
-    """A rerun that only finished what a crashed run had already committed."""
-    run_id: str
-    exit_code: int
+class NoRun:
+    """Nothing new to do: the inbox was empty and no fund movement was due (a rerun after a crash
+    may still have finished the crashed run's outputs and moves: ``resumed`` names it)."""
+    exit_code: int = 0
+    resumed: str = ""
 
     def summary(self) -> str:
-        return f"已完成上次中断的运行 {self.run_id}（台账已入账，本次补齐输出和文件归档），收件箱没有新文件"
+        if self.resumed:
+            return f"已完成上次中断的运行 {self.resumed}（台账此前已入账，本次补齐输出和文件归档）；没有新文件"
+        return "收件箱没有待处理的文件，资金账户也没有新的变动：本次未生成运行"
 
 
 def run_once(home: Home, run_date: date, clock: Callable[[], datetime] = datetime.now,
-             options: Options = Options()) -> RunOutcome | Resumed:
+             options: Options = Options()) -> RunOutcome | NoRun:
     """One batch over everything waiting in the inbox, under the home's lock."""
     with HomeLock(home.root, options.wait_seconds):
         params = load_params(home)
@@ -85,20 +89,26 @@ def run_once(home: Home, run_date: date, clock: Callable[[], datetime] = datetim
         started = clock()
         ready, _waiting = intake.scan(home.inbox, started.timestamp(), settle)
         finished, ready = recovery.finish_committed(home, engine, ready)
-        if finished and not ready:
-            return Resumed(finished[-1], recovery.exit_code(home, finished[-1]))
+        resumed = NoRun(recovery.exit_code(home, finished[-1]), finished[-1]) if finished else NoRun()
         run_id = _run_id(home, started)
         with run_log(home.outbox / f".{run_id}.partial"):
             log.info("运行 %s 开始，处理日 %s，待处理文件 %d 个", run_id, run_date, len(ready))
-            return _run(home, engine, params, run_id, run_date, started, clock, ready, options)
+            outcome = _run(home, engine, params, run_id, run_date, started, clock, ready, options)
+        if outcome is None:
+            shutil.rmtree(home.outbox / f".{run_id}.partial", ignore_errors=True)
+        return outcome or resumed
 
 
-def _run(home, engine, params, run_id, run_date, started, clock, ready, options) -> RunOutcome:
+def _run(home, engine, params, run_id, run_date, started, clock, ready, options
+         ) -> RunOutcome | None:
     loaded = store.load(engine)
     options.fault("loaded")
     night = Night(params, loaded.book, loaded.fund, run_date)
     opening = loaded.fund.balance
     exceptions = post_fund_inputs(night, loaded.fund_input_keys)
+    if not ready and not night.fund_moves and not exceptions:
+        log.info("没有待处理的文件和资金变动，不生成运行")
+        return None
     seen = dict(loaded.posted)
     filings, taken = [], []
     for incoming in options.track(ready):
