@@ -8,12 +8,13 @@ comment, so the member can find and fix it in their own file.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Sequence
 
 from .. import schema
-from ..model import PARTIES, Issue
-from ..money import normalise_text
+from ..model import PARTIES, Issue, Party
+from ..money import ZERO, normalise_text
 from ..outcome import FilingOutcome, RowOutcome
 from .figures import file_issues, status_text
 from .xlsx import Col, Grid, atomic_workbook, write_pairs, write_table
@@ -31,6 +32,39 @@ def write_receipt(path: Path, filing: FilingOutcome, run_id: str, run_date: date
             rows = filing.rows.get(sheet.key, ())
             if rows:
                 _data_sheet(book.sheet(sheet.name), sheet, rows)
+        if filing.reversals:
+            _corrections(book.sheet("更正对比"), filing)
+
+
+# ---- 更正对比: what a correction changed ------------------------------------------------------
+
+CHANGE_COLS = (Col("业务类型"), Col("业务编号"), Col("变动"), Col("更正前金额", "money"),
+               Col("更正后金额", "money"), Col("差额", "money"), Col("更正前再担保分担", "money"),
+               Col("更正后再担保分担", "money"), Col("更正前补偿基金分担", "money"),
+               Col("更正后补偿基金分担", "money"))
+
+
+def correction_changes(filing: FilingOutcome) -> list[tuple]:
+    """Per event type and 业务编号: the withdrawn figures against the restated ones."""
+    before: dict[tuple, list[Decimal]] = {}
+    after: dict[tuple, list[Decimal]] = {}
+    for target, postings in ((before, filing.reversals), (after, filing.postings)):
+        for p in postings:
+            figures = target.setdefault((p.kind, p.guarantee_id), [ZERO, ZERO, ZERO])
+            for i, amount in enumerate((p.principal, p.shares[Party.REGUARANTOR],
+                                        p.shares[Party.FUND])):
+                figures[i] += amount
+    rows = []
+    for key in sorted(set(before) | set(after), key=lambda k: (k[0].value, k[1])):
+        b, a = before.get(key), after.get(key)
+        change = "撤销" if a is None else "新增" if b is None else "未变" if a == b else "修改"
+        b, a = b or [ZERO] * 3, a or [ZERO] * 3
+        rows.append((key[0].label, key[1], change, b[0], a[0], a[0] - b[0], b[1], a[1], b[2], a[2]))
+    return rows
+
+
+def _corrections(grid: Grid, filing: FilingOutcome) -> None:
+    write_table(grid, CHANGE_COLS, correction_changes(filing), total=True)
 
 
 # ---- 汇总 -----------------------------------------------------------------------------------
