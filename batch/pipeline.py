@@ -244,3 +244,10 @@ def _run_id(home: Home, started: datetime) -> str:
     while (home.outbox / run_id).exists():
         run_id, n = f"{base}-{n}", n + 1
     return run_id
+
+
+ISSUE_CODES = {
+    "ref.missing": "找不到基础数据工作簿，运行中止",
+    "file.type": "不是受支持的工作簿类型（.xlsx/.xlsm/.xls/.ods）",
+    "fund.negative": "资金账户的负数调整超过余额，未入账（对账汇总异常清单）",
+}

@@ -234,3 +234,11 @@ def reverse_period(member_id: str, period: str, night: Night) -> list[Posting]:
             fund_effects(mirror, night)
             reversals.append(mirror)
     return reversals
+
+
+ISSUE_CODES = {
+    "member.sender": "封面机构编号与报送来源（收件箱子目录或发件邮箱）不一致",
+    "member.unknown": "封面机构编号不是体系成员",
+    "member.not_admitted": "机构尚未准入",
+    "leverage.warning": "（提示）融资担保放大倍数已达上限的预警比例（默认 90%）",
+}
