@@ -145,7 +145,7 @@ def test_receipt_sheets_headers_and_cells(tmp_path: Path, run: RunOutcome) -> No
     path = tmp_path / "回执" / "M001_2026-03_1.xlsx"
     write_receipt(path, run.filings[0], run.run_id, run.run_date)
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["汇总", "新增业务", "代偿", "追偿"]
+    assert wb.sheetnames == ["汇总", "新增业务", "代偿", "追偿", "更正对比"]   # it reverses
     ws = wb["新增业务"]
     expected = ["原行号", *(c.header for c in schema.NEW.columns), "状态", "说明",
                 *schema.RECEIPT_SHARES, "再担保费"]
