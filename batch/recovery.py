@@ -38,7 +38,8 @@ def finish_committed(home: Home, engine, ready: list[intake.Incoming]
         target = recorded.get((incoming.name, incoming.sha256))
         if target is not None and not (home.root / target[1]).exists():
             intake.move(incoming.path, home.root / target[1])
-            finished.append(target[0]) if target[0] not in finished else None
+            if target[0] not in finished:
+                finished.append(target[0])
             log.warning("%s 已在运行 %s 入账，补做归档", incoming.name, target[0])
         else:
             remaining.append(incoming)

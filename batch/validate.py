@@ -229,11 +229,6 @@ def check_event_date(e, ctx: Context) -> Iterator[Issue]:
         yield Issue("event.date", e.where.at("date"), f"日期 {e.date} 早于放款日期 {g.detail.start_date}")
 
 
-def _open(e, ctx: Context):
-    g = ctx.book.guarantee(ctx.member.member_id, e.guarantee_id)
-    return g if g is not None and g.is_open else None
-
-
 def check_repayment(e: Repayment, ctx: Context) -> Iterator[Issue]:
     g = ctx.book.guarantee(ctx.member.member_id, e.guarantee_id)
     if g is None:

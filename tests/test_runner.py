@@ -13,11 +13,10 @@ from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
-import pytest
 
 from batch import pipeline, runner, store
 from batch.home import Home
-from batch.lock import Busy, HomeLock, holder
+from batch.lock import HomeLock, holder
 from batch.status import backup_ledger, status_lines
 from test_crash import ledger, make_home, run
 

@@ -8,10 +8,9 @@ from decimal import Decimal as D
 from sqlalchemy import func, select
 
 from batch import store
-from batch.ledger import Book, Fund
 from batch.model import Party
 from batch.process import Night
-from builders import default, new, night, params, post, recover, repay
+from builders import default, new, night, post, recover, repay
 
 
 def save(engine, n: Night, outcomes, run_id: str) -> None:

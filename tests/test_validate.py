@@ -9,8 +9,7 @@ import pytest
 
 from batch.model import Party, Product
 from batch.validate import valid_resident_id
-from builders import (balance, codes, default, member, new, night, params, post, recover, repay,
-                      rule, uscc)
+from builders import (balance, codes, default, member, new, night, params, post, recover, repay)
 
 
 def ric(body: str) -> str:
