@@ -61,13 +61,16 @@ class Night:
 
 def _reject(filing: Filing, path: str, sender: str | None, issues: list[Issue],
             member_name: str = "") -> FilingOutcome:
+    """The whole file goes back: every row says so, pointing at the reason on the summary."""
     cover = filing.cover
+    reason = "；".join(i.message for i in issues if i.is_error)
+    whole = lambda r: Issue("file.rejected", r.where, f"整个文件被退回，本行未处理：{reason}")
     return FilingOutcome(path=path, filing=filing, sender=sender,
                          member_id=cover.member_id if cover else (sender or ""),
                          member_name=member_name or (cover.member_name if cover else ""),
                          period=cover.period if cover else "", kind=cover.kind if cover else "",
                          status=REJECTED, issues=tuple(issues),
-                         rows={k: tuple(RowOutcome(r, r.issues) for r in rows)
+                         rows={k: tuple(RowOutcome(r, (*r.issues, whole(r))) for r in rows)
                                for k, rows in filing.rows.items()})
 
 
@@ -237,6 +240,7 @@ def reverse_period(member_id: str, period: str, night: Night) -> list[Posting]:
 
 
 ISSUE_CODES = {
+    "file.rejected": "整个文件被退回（原因见回执汇总页），该行未处理",
     "member.sender": "封面机构编号与报送来源（收件箱子目录或发件邮箱）不一致",
     "member.unknown": "封面机构编号不是体系成员",
     "member.not_admitted": "机构尚未准入",
