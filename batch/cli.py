@@ -16,6 +16,7 @@ import click
 from . import pipeline, runner
 from .home import Home
 from .lock import Busy
+from .mail.commands import fetch_mail_command
 from .runlog import FORMAT, LOGGER
 from .runner import StopFlag
 
@@ -86,8 +87,10 @@ class KillSwitch:
               help="Seconds a file must stay unchanged before it is taken (default: the home's setting, 5).")
 @click.option("--wait", type=float, default=0.0, show_default=True,
               help="Seconds to wait for another run on this home to finish.")
+@click.option("--mail/--no-mail", default=True, show_default=True,
+              help="Fetch mail first and send receipts after, when [mail] is configured.")
 @click.pass_obj
-def run_cmd(home: Home, run_date: date, settle: float | None, wait: float) -> None:
+def run_cmd(home: Home, run_date: date, settle: float | None, wait: float, mail: bool) -> None:
     """Process every waiting filing once (exit 0 clean, 1 rows rejected, 2 could not run)."""
     _log_to_stderr()
     stop = StopFlag()
@@ -95,8 +98,11 @@ def run_cmd(home: Home, run_date: date, settle: float | None, wait: float) -> No
     options = pipeline.Options(settle_seconds=settle, wait_seconds=wait, track=_track,
                                should_stop=stop,
                                fault=KillSwitch(os.environ.get("REGUARANTEE_CRASH_AT")))
+    before, after = runner.mail_hooks(home) if mail else (lambda: None, lambda result: None)
     try:
+        before()
         result = pipeline.run_once(home, run_date, options=options)
+        after(result)
     except Busy as busy:
         click.echo(str(busy), err=True)
         raise SystemExit(EXIT_ABORTED)
@@ -115,14 +121,9 @@ def schedule_cmd(home: Home, at: str) -> None:
     _log_to_stderr()
     stop = StopFlag()
     stop.install()
-    before, after = mail_hooks(home)
+    before, after = runner.mail_hooks(home)
     click.echo(f"夜间调度已启动：每天 {at} 运行一次（Ctrl+C 或 SIGTERM 停止）", err=True)
     runner.serve(home, at, runner.nightly_job(home, stop, before, after), stop)
-
-
-def mail_hooks(home: Home):
-    """Fetch mail before and send receipts after a night, when a mailbox is configured."""
-    return (lambda: None), (lambda result: None)
 
 
 @cli.command("status")
@@ -212,6 +213,9 @@ def demo_cmd(directory: str) -> None:
     for result in outcomes:
         click.echo(describe(result, Home(root)))
     click.echo(f"\n演示目录：{root.resolve()}（回执在 outbox/<运行号>/回执/，台账 ledger.db）")
+
+
+cli.add_command(fetch_mail_command)
 
 
 def main() -> None:

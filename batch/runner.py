@@ -16,8 +16,11 @@ from typing import Callable
 import schedule
 
 from . import pipeline, store
+from .config import load_config
 from .home import Home
 from .lock import Busy
+from .mail import deliver_receipts, fetch_mail
+from .outcome import RunOutcome
 
 log = logging.getLogger("reguarantee")
 
@@ -64,6 +67,28 @@ def nightly_job(home: Home, stop: StopFlag, before: Callable[[], None] = lambda:
             log.exception("夜间运行出错；下一晚照常运行")
         return None
     return job
+
+
+def mail_hooks(home: Home) -> tuple[Callable[[], None], Callable[[object], None]]:
+    """Fetch members' mail before a night and send receipts after it, when [mail] is set up.
+
+    Mail trouble is logged and never stops the batch: filings dropped in the inbox by hand are
+    processed all the same, and unsent receipts wait in the queue for the next night.
+    """
+    config = load_config(home.root)
+
+    def before() -> None:
+        if config.mail.fetch_enabled:
+            try:
+                log.info("%s", fetch_mail(home, config, pipeline.load_params(home)).summary())
+            except Exception:
+                log.exception("收取邮件出错；本次只处理收件箱中已有的文件")
+
+    def after(result: object) -> None:
+        if config.mail.send_enabled:
+            run = result if isinstance(result, RunOutcome) else None
+            log.info("%s", deliver_receipts(home, config, run).summary())
+    return before, after
 
 
 def missed_tonight(home: Home, at: clock_time, now: datetime) -> bool:
