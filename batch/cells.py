@@ -24,6 +24,8 @@ ERROR_LITERALS = frozenset({"#N/A", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#N
                             "#UNKNOWN!", "#BUSY!", "#CONNECT!", "#PYTHON!", "ERR:502", "ERR:504"})
 IDENTITY_KEYS = frozenset({"borrower_id"})     # code columns where a number cell is always corrupt
 EXACT_DIGITS = 1e15                            # Excel keeps 15 significant digits of a number
+MAX_YUAN = Decimal("1E15")                     # a thousand trillion yuan: beyond any real amount,
+                                               # and where Decimal sums would start to round
 YES_WORDS = frozenset({"是", "y", "yes", "true", "1"})
 NO_WORDS = frozenset({"否", "n", "no", "false", "0"})
 
@@ -33,6 +35,7 @@ _DATE_TEXT = (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
 _MIDNIGHT = re.compile(r"\s+0{1,2}:00(:00)?$")
 _PERIOD_TEXT = re.compile(r"^(\d{4})\s*(?:-|/|年)\s*(\d{1,2})\s*月?$")
 _LIST_SPLIT = re.compile(r"[,，;；、\s]+")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")   # C0 controls but tab and newline, and DEL
 _UNITS = ("万", "元", "亿", "¥", "￥", "%")
 
 
@@ -45,6 +48,20 @@ class Bad(ValueError):
         self.message = message
 
 
+def clean(value: object) -> object:
+    """Text without control characters: invisible to the member, they break XML writers (a NUL
+    cannot appear in XML at all) and come back from xlsxwriter as literal ``_x0001_``. Tab and
+    newline (Alt+Enter) stay; a carriage return from a Windows paste goes."""
+    if type(value) is str and _CONTROLS.search(value):
+        return _CONTROLS.sub("", value)
+    return value
+
+
+def clip(text: str, limit: int) -> str:
+    """At most ``limit`` characters of a cell echoed on a receipt (the cell's own error says why)."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def is_blank(value: object) -> bool:
     """calamine gives '' for an empty cell; a cell of spaces is empty too."""
     return value is None or (isinstance(value, str) and not value.strip())
@@ -53,7 +70,7 @@ def is_blank(value: object) -> bool:
 def display(value: object) -> str:
     """The cell as the member sees it, for the receipt: 123.0 -> "123", a date -> 2026-03-07."""
     if type(value) is str:
-        return value.strip()
+        return clean(value).strip()
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -101,6 +118,11 @@ def _money(column: Column, value: object) -> Decimal:
         hint = f"不要带「{unit}」，" if unit else ""
         raise Bad("cell.money", f"金额「{display(value)}」无法识别（{error}）；{hint}"
                                 "请只填以元为单位的数字，最多两位小数") from None
+    except ArithmeticError:               # Decimal precision exceeded: 1E+30 and the like
+        amount = MAX_YUAN
+    if amount >= MAX_YUAN:
+        raise Bad("cell.money", f"金额「{clip(display(value), 40)}」超出合理范围（应小于 "
+                                f"{MAX_YUAN:,.0f} 元）；请核对单位是否为元")
     if amount < 0:
         raise Bad("cell.money", f"金额「{display(value)}」为负数；请填写不小于零的金额")
     return amount

@@ -1,7 +1,9 @@
 """One workbook -> typed rows and `Issue`s; never raises on what a member sent.
 
 Every format the contract accepts (.xlsx, .xlsm, .xls, .ods) is read by python-calamine from the
-file's bytes, so a .xls renamed to .xlsx still reads. calamine drops leading empty rows and columns;
+file's bytes, so a .xls renamed to .xlsx still reads -- but only bytes `guard` has passed: a file
+too big, not a workbook, encrypted, a zip or XML bomb, or a sheet reaching past the row limit is
+one file-level Issue and calamine never sees it. calamine drops leading empty rows and columns;
 `sheet.start` gives the offset back, so every `Where` names the row and column Excel shows. What
 calamine reads as blank although it is not (error values, formulas without a stored result) comes
 from `sheetxml`. Cell conversion lives in `cells`; this module finds sheets, headers and labels,
@@ -10,17 +12,17 @@ and turns every problem into an Issue with a stable code listed in `ISSUE_CODES`
 from __future__ import annotations
 
 import io
-import zipfile
-import zlib
+import logging
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
-from python_calamine import CalamineWorkbook, PasswordError
+from python_calamine import CalamineWorkbook, PasswordError, SheetVisibleEnum
 
-from . import cells, sheetxml
+from . import cells, guard, sheetxml
 from .cells import Bad
+from .config import Limits
 from .model import Cover, Filing, Issue, Row, Where
 from .money import normalise_text
 from .schema import COVER, DATA_SHEETS, FILING_SHEETS, SUPPORTED_TEMPLATE_VERSIONS, Column, Sheet
@@ -39,11 +41,14 @@ ISSUE_CODES: dict[str, str] = {
     "cover.version": "模板版本不受支持",
     "cell.required": "必填单元格为空",
     "cell.formula": "公式没有保存计算结果",
+    "cell.too_long": "单元格内容超过长度上限",
+    "sheet.hidden": "隐藏的工作表或行，已照常读取（提示）",
+    **guard.GUARD_CODES,
     **cells.CELL_CODES,
 }
 HEADER_SEARCH_ROWS = 10
-_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_RESAVE = "请用 Excel 或 WPS 打开后另存为 .xlsx 格式，再重新报送"
+DEFAULT_LIMITS = Limits()              # the pipeline passes the home's (reguarantee.toml)
+log = logging.getLogger("reguarantee")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +69,12 @@ class _Grid:
     top: int
     left: int
     marks: Mapping[tuple[int, int], sheetxml.Mark]
+    max_chars: int = Limits.max_cell_chars
 
     def get(self, row: int, col: int) -> object:
         r, c = row - self.top, col - self.left
         if 0 <= r < len(self.values) and 0 <= c < len(self.values[r]):
-            return self.values[r][c]
+            return cells.clean(self.values[r][c])
         return ""
 
     def row_numbers(self) -> range:
@@ -77,93 +83,93 @@ class _Grid:
 
 # ---- the file ----------------------------------------------------------------------------
 
-def read_workbook(path: Path, sheets: Sequence[Sheet], name: str) -> Workbook:
-    """Read the sheets named by the schema; a file that cannot be opened is one Issue."""
-    data, book, problem = _open(Path(path), name)
+def read_workbook(path: Path, sheets: Sequence[Sheet], name: str, *,
+                  limits: Limits = DEFAULT_LIMITS) -> Workbook:
+    """Read the sheets named by the schema; a file that cannot be opened is one Issue.
+
+    Never raises: `guard` refuses what is unsafe or not a workbook before calamine sees it, and
+    anything calamine still fails on becomes ``file.unreadable``; so does any other surprise, since
+    one odd file must not stop the night's other filings."""
+    try:
+        return _read(Path(path), sheets, name, limits)
+    except Exception as error:          # one odd file must not stop the night
+        log.exception("读取 %s 时出现意外错误，按无法读取处理", name)
+        return Workbook(issues=(_unreadable(name, error),))
+
+
+def _read(path: Path, sheets: Sequence[Sheet], name: str, limits: Limits) -> Workbook:
+    preflight = guard.inspect(path, name, limits)
+    book, problem = _open(preflight, name)
     if problem is not None:
         return Workbook(issues=(problem,))
     found, issues = _match_sheets(book.sheet_names, sheets, name)
-    marks = sheetxml.scan(data, set(found.values()))
+    marks = sheetxml.scan(preflight.data, set(found.values()))
     labels, label_where, rows, headers = {}, {}, {}, {}
     for sheet in (s for s in sheets if s.key in found):
-        grid = _grid(book, found[sheet.key], marks)
-        if isinstance(grid, BaseException):             # a corrupt sheet inside a readable zip
-            return Workbook(issues=(_unreadable(name, grid),))
+        grid = _grid(book, found[sheet.key], marks, limits, name)
+        if isinstance(grid, Issue):                     # a corrupt sheet inside a readable zip
+            return Workbook(issues=(grid,))
         if sheet.labels:
             labels[sheet.key], label_where[sheet.key], more = _read_labels(sheet, grid, name)
+            shown = {w.row for w in label_where[sheet.key].values()}
         else:
             headers[sheet.key], rows[sheet.key], more = _read_table(sheet, grid, name)
-        issues.extend(more)
+            shown = {r.where.row for r in rows[sheet.key]}
+        hidden = [r for r in preflight.hidden_rows.get(found[sheet.key], ()) if r in shown]
+        issues.extend((*more, *_hidden(book, found[sheet.key], hidden, name)))
     return Workbook(labels, label_where, rows, headers, frozenset(found), tuple(issues))
 
 
-def _open(path: Path, name: str) -> tuple[bytes, CalamineWorkbook | None, Issue | None]:
-    """The bytes and the calamine workbook, or the one Issue that explains why there are none.
-
-    calamine picks its reader by the extension, which reports a password precisely; when that
-    fails the bytes are sniffed instead, so a .xls renamed to .xlsx (common) still reads."""
+def _open(preflight: guard.Preflight, name: str) -> tuple[CalamineWorkbook | None, Issue | None]:
+    """calamine on the very bytes the guard passed (sniffed, so a .xls renamed to .xlsx still
+    reads), or the one Issue that explains why there is no workbook."""
+    if preflight.issue is not None:
+        return None, preflight.issue
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        return b"", None, _unreadable(name, error)
-    if _is_encrypted(data):
-        return data, None, _encrypted(name)
-    try:
-        return data, _calamine(lambda: CalamineWorkbook.from_path(str(path))), None
+        return CalamineWorkbook.from_filelike(io.BytesIO(preflight.data)), None
     except PasswordError:
-        return data, None, _encrypted(name)
-    except Exception as error:
-        first = error
-    try:
-        return data, _calamine(lambda: CalamineWorkbook.from_filelike(io.BytesIO(data))), None
-    except Exception:
-        return data, None, _unreadable(name, first)
-
-
-def _calamine(load: Callable[[], CalamineWorkbook]) -> CalamineWorkbook:
-    """A Rust panic inside calamine arrives as a BaseException; make it an ordinary one."""
-    try:
-        return load()
-    except (KeyboardInterrupt, SystemExit, Exception):
+        return None, Issue("file.encrypted", Where(name), guard.ENCRYPTED)
+    except (KeyboardInterrupt, SystemExit):
         raise
-    except BaseException as panic:
-        raise RuntimeError(str(panic)) from None
+    except BaseException as error:      # a Rust panic inside calamine arrives as a BaseException
+        return None, _unreadable(name, error)
 
 
-def _is_encrypted(data: bytes) -> bool:
-    """Password-protected OOXML is an OLE2 file holding an EncryptedPackage stream; an encrypted
-    ODF package lists encryption-data in its manifest."""
-    if data.startswith(_OLE2):
-        return "EncryptedPackage".encode("utf-16-le") in data
-    if data.startswith(b"PK"):
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                return b"encryption-data" in archive.read("META-INF/manifest.xml")
-        except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error, RuntimeError):
-            return False
-    return False
-
-
-def _grid(book: CalamineWorkbook, sheet_name: str, marks: sheetxml.Marks) -> _Grid | BaseException:
+def _grid(book: CalamineWorkbook, sheet_name: str, marks: sheetxml.Marks, limits: Limits,
+          name: str) -> _Grid | Issue:
+    """The sheet's cells; its size is checked again before Python objects are made of them."""
     try:
         raw = book.get_sheet_by_name(sheet_name)
-        return _Grid(raw.to_python(skip_empty_area=True), *(raw.start or (0, 0)),
-                     marks.get(sheet_name, {}))
+        rows, cols = (raw.end[0] + 1, raw.end[1] + 1) if raw.end else (0, 0)
+        too_far = guard.sheet_too_far(name, sheet_name, rows, cols, limits)
+        return too_far or _Grid(raw.to_python(skip_empty_area=True), *(raw.start or (0, 0)),
+                                marks.get(sheet_name, {}), limits.max_cell_chars)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as error:      # calamine parses a sheet lazily, on first access
-        return error
+        return _unreadable(name, error)
+
+
+def _hidden(book: CalamineWorkbook, sheet: str, rows: Sequence[int], file: str) -> list[Issue]:
+    """Hidden sheets and rows are read like visible ones (data is data); the member is told."""
+    issues = []
+    state = next((m.visible for m in book.sheets_metadata if m.name == sheet), None)
+    if state not in (None, SheetVisibleEnum.Visible):
+        issues.append(Issue("sheet.hidden", Where(file, sheet),
+                            f"工作表「{sheet}」处于隐藏状态，其中的数据已照常读取；如不应报送，请删除该表",
+                            "warning"))
+    if rows:
+        listed = "、".join(str(r) for r in rows[:10]) + ("等" if len(rows) > 10 else "")
+        issues.append(Issue("sheet.hidden", Where(file, sheet),
+                            f"工作表「{sheet}」第 {listed} 行被隐藏或筛选隐藏，已照常读取；"
+                            "如不应报送，请删除这些行", "warning"))
+    return issues
 
 
 def _unreadable(name: str, error: BaseException) -> Issue:
     return Issue("file.unreadable", Where(name),
                  f"无法读取文件（{type(error).__name__}: {error}）；文件可能已损坏或不是 Excel/WPS "
-                 f"表格。{_RESAVE}")
-
-
-def _encrypted(name: str) -> Issue:
-    return Issue("file.encrypted", Where(name),
-                 "文件设置了打开密码，无法读取；请取消密码（文件 → 信息 → 保护工作簿）后重新报送")
+                 f"表格。{guard.RESAVE}")
 
 
 def _normal(text: object) -> str:
@@ -190,8 +196,12 @@ def _match_sheets(names: Sequence[str], sheets: Sequence[Sheet],
 
 # ---- one cell ----------------------------------------------------------------------------
 
-def _cell(column: Column, value: object, mark: sheetxml.Mark | None, needed: bool) -> object:
+def _cell(column: Column, value: object, mark: sheetxml.Mark | None, needed: bool,
+          max_chars: int) -> object:
     """The typed value of one cell (an absent column is blank); raises `Bad` for a bad cell."""
+    if isinstance(value, str) and len(value) > max_chars:
+        raise Bad("cell.too_long", f"内容长达 {len(value):,} 个字符，超过上限 {max_chars:,}；"
+                                   "请精简后重新报送（说明性文字请勿填入数据表）")
     if mark is not None and mark[0] == "error":
         raise Bad("cell.error", f"单元格是错误值 {mark[1]}；请修正公式或改填数值")
     if mark is not None:
@@ -230,7 +240,8 @@ def _read_labels(sheet: Sheet, grid: _Grid,
                 Where(file, sheet.name, row + 1, "B", column.header))
         try:
             labels[column.key] = (cells.default(column, False) if row is None else
-                                  _cell(column, grid.get(row, 1), grid.marks.get((row, 1)), False))
+                                  _cell(column, grid.get(row, 1), grid.marks.get((row, 1)), False,
+                                        grid.max_chars))
             where[column.key] = spot
         except Bad as bad:
             issues.append(Issue(bad.code, spot, bad.message))
@@ -275,12 +286,7 @@ def _find_header(sheet: Sheet, grid: _Grid) -> int | None:
 
 
 def _letter(col: int) -> str:
-    letters = ""
-    col += 1
-    while col:
-        col, rest = divmod(col - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
+    return sheetxml.column_letters(col + 1)
 
 
 def _layout(sheet: Sheet, grid: _Grid, header: int,
@@ -342,7 +348,7 @@ def _read_row(sheet: Sheet, grid: _Grid, row: int, positions: Mapping[str, int],
     """One data row; None when every schema cell is blank (blank rows are skipped)."""
     spots = [positions.get(c.key, -1) for c in sheet.columns]
     line, left = grid.values[row - grid.top], grid.left
-    raw = [line[c - left] if 0 <= c - left < len(line) else "" for c in spots]
+    raw = [cells.clean(line[c - left]) if 0 <= c - left < len(line) else "" for c in spots]
     marks = [grid.marks.get((row, c)) for c in spots] if grid.marks else [None] * len(spots)
     if all(cells.is_blank(v) for v in raw) and not any(marks):
         return None
@@ -350,20 +356,20 @@ def _read_row(sheet: Sheet, grid: _Grid, row: int, positions: Mapping[str, int],
     issues: list[Issue] = []
     for column, value, mark in zip(sheet.columns, raw, marks):
         try:
-            values[column.key] = _cell(column, value, mark, column.key in needed)
+            values[column.key] = _cell(column, value, mark, column.key in needed, grid.max_chars)
         except Bad as bad:
             issues.append(Issue(bad.code, where.at(column.key), bad.message))
     record = sheet.record(where=where, **values) if sheet.record and not issues else None
-    shown = tuple(mark[1] if mark and mark[1] else cells.display(value)   # an error echoes as #N/A
-                  for value, mark in zip(raw, marks))
+    shown = tuple(mark[1] if mark and mark[1] else cells.clip(cells.display(value), grid.max_chars)
+                  for value, mark in zip(raw, marks))          # an error echoes as #N/A
     return Row(where, shown, record, tuple(issues))
 
 
 # ---- a filing ----------------------------------------------------------------------------
 
-def read_filing(path: Path, name: str, sha256: str) -> Filing:
+def read_filing(path: Path, name: str, sha256: str, *, limits: Limits = DEFAULT_LIMITS) -> Filing:
     """A member's filing: its cover (None when missing or unusable; the issues say why) and rows."""
-    book = read_workbook(path, FILING_SHEETS, name)
+    book = read_workbook(path, FILING_SHEETS, name, limits=limits)
     cover, issues = _cover(book, name)
     rows = {sheet.key: book.rows.get(sheet.key, ()) for sheet in DATA_SHEETS}
     return Filing(name, sha256, cover, rows, book.issues + issues, dict(book.headers))

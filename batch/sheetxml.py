@@ -19,13 +19,19 @@ reader asks this module where they are.
 
 Anything unexpected in the XML makes the scan return nothing: calamine has already read the values,
 and the scan can only add findings, never lose data.
+
+`extents` answers a different question, for `guard`, before calamine opens the file: how far each
+sheet's cells reach (calamine builds a dense grid up to the farthest one) and which rows are hidden.
+There, what cannot be followed is an error, never an empty answer.
 """
 from __future__ import annotations
 
 import io
 import posixpath
+import re
 import zipfile
 import zlib
+from dataclasses import dataclass, field
 from typing import IO, Collection, Iterator
 from xml.etree.ElementTree import Element, ParseError
 
@@ -230,3 +236,180 @@ def _ods_mark(cell: Element) -> Mark | None:
     if cell.get(_TABLE + "formula") is not None and cell.get(_OFFICE + "value-type") is None:
         return "formula", ""
     return None
+
+
+# ---- how far the cells reach (for guard) ---------------------------------------------------
+
+Extent = tuple[int, int, tuple[int, ...]]   # rows, columns reached (1-based), hidden rows
+Extents = dict[str, Extent]                 # sheet name -> extent
+MAX_HIDDEN = 1000                           # hidden row numbers kept per sheet
+
+_ATTRIBUTE = rb'\s+(?!r=)[\w:.-]+="[^"]*"'
+_CELL_TAG = re.compile(rb'<c(?:%s)*\s+r="([A-Z]{1,3})([0-9]{1,7})"(?:%s)*\s*(/?)>'
+                       % (_ATTRIBUTE, _ATTRIBUTE))             # well-formed, double-quoted only
+_CELL_STARTS = (b"<c ", b"<c\t", b"<c\n", b"<c\r", b"<c>", b"<c/>")
+_HIDDEN_ROW = re.compile(rb'<row\s[^>]*?\bhidden="(?:1|true)"[^>]*>')
+_ROW_REF = re.compile(rb'\br="([0-9]{1,7})"')
+_PREFIXED = re.compile(rb':(?:c|row)[\s/>]')
+_ODS_CELLS = (_TABLE + "table-cell", _TABLE + "covered-table-cell")
+
+
+def column_letters(number: int) -> str:
+    """1 -> A, 27 -> AA, as Excel names columns."""
+    letters = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def extents(archive: zipfile.ZipFile) -> Extents:
+    """How far each sheet's non-empty cells reach and which of its rows are hidden, from the XML.
+
+    xlsx: one pass of C-speed regex over the start tags (~0.3 s for 800,000 cells); a sheet that
+    pass cannot vouch for (a cell without ``r``, prefixed names) is parsed with defusedxml instead.
+    ods: parsed (~2 µs an element). Raises on XML that cannot be followed."""
+    members = set(archive.namelist())
+    if "xl/workbook.xml" in members:
+        return {name: _xlsx_extent(archive, path) for name, path in _sheet_paths(archive).items()
+                if path in members}
+    if "content.xml" in members:
+        with archive.open("content.xml") as stream:
+            return _ods_extents(stream)
+    return {}
+
+
+def _xlsx_extent(archive: zipfile.ZipFile, member: str) -> Extent:
+    with archive.open(member) as stream:
+        found = _xlsx_quick_extent(stream)
+    if found is None:
+        with archive.open(member) as stream:
+            found = _xlsx_full_extent(stream)
+    return found
+
+
+def _tag_blocks(stream: IO[bytes]) -> Iterator[bytes | None]:
+    """The XML in blocks cut just after a '>', so no start tag is cut in two; None when a block
+    has no tag end at all (a giant text or tag): the caller parses instead."""
+    carry = b""
+    while chunk := stream.read(_CHUNK):
+        block = carry + chunk
+        cut = block.rfind(b">") + 1
+        if not cut and len(block) > 4 * _CHUNK:
+            yield None
+            return
+        yield block[:cut]
+        carry = block[cut:]
+    yield carry
+
+
+def _xlsx_quick_extent(stream: IO[bytes]) -> Extent | None:
+    """None unless every cell start tag in the sheet is one the strict pattern read whole: any
+    other spelling (no ``r``, single quotes, a prefix) sends the sheet to the full parser."""
+    rows, letters, hidden = 0, set(), []
+    for block in _tag_blocks(stream):
+        if block is None or _PREFIXED.search(block):
+            return None
+        tags = _CELL_TAG.findall(block)
+        if len(tags) != sum(block.count(start) for start in _CELL_STARTS):
+            return None
+        filled = [(column, number) for column, number, empty in tags if not empty]
+        if filled:
+            rows = max(rows, max(map(int, (number for _, number in filled))))
+            letters.update(column for column, _ in filled)
+        if b"hidden=" in block:
+            refs = (_ROW_REF.search(match.group()) for match in _HIDDEN_ROW.finditer(block))
+            hidden += [int(ref.group(1)) for ref in refs if ref][:MAX_HIDDEN - len(hidden)]
+    return rows, max(map(_column_number, letters), default=0), tuple(hidden)
+
+
+def _xlsx_full_extent(stream: IO[bytes]) -> Extent:
+    """The same answer by calamine's own rules: a cell without ``r`` is the next one along."""
+    rows = cols = row = col = 0
+    hidden: list[int] = []
+    rows_parent = None
+    for event, element in iterparse(stream, events=("start", "end")):
+        tag = _local(element.tag)
+        if event == "start" and tag == "row":
+            row, col = int(element.get("r", row + 1)), 0
+            if element.get("hidden") in ("1", "true") and len(hidden) < MAX_HIDDEN:
+                hidden.append(row)
+        elif event == "start" and tag == "sheetData":
+            rows_parent = element
+        elif event == "end" and tag == "c":
+            ref = element.get("r")
+            if ref:
+                row, col = (n + 1 for n in _cell_ref(ref))
+            else:
+                col += 1
+            if len(element):
+                rows, cols = max(rows, row), max(cols, col)
+            element.clear()
+        elif event == "end" and tag == "row" and rows_parent is not None:
+            rows_parent.clear()
+    return rows, cols, tuple(hidden)
+
+
+@dataclass(slots=True)
+class _Reach:
+    """One ods table being walked: repeats expanded, only cells holding something count."""
+    rows: int = 0
+    cols: int = 0
+    row: int = 0
+    col: int = 0
+    filled: int = 0
+    hidden: list[int] = field(default_factory=list)
+
+    def cell(self, element: Element) -> None:
+        repeat = _repeat(element, "number-columns-repeated")
+        if (element.get(_OFFICE + "value-type") or element.get(_TABLE + "formula")
+                or len(element)):
+            self.filled = self.col + repeat
+        self.col += repeat
+
+    def end_row(self, element: Element) -> None:
+        repeat = _repeat(element, "number-rows-repeated")
+        if self.filled:
+            self.rows, self.cols = self.row + repeat, max(self.cols, self.filled)
+            if element.get(_TABLE + "visibility", "visible") != "visible":
+                room = max(MAX_HIDDEN - len(self.hidden), 0)
+                self.hidden += range(self.row + 1, self.row + 1 + min(repeat, room))
+        self.row += repeat
+        self.col = self.filled = 0
+
+    def extent(self) -> Extent:
+        return self.rows, self.cols, tuple(self.hidden)
+
+
+def _repeat(element: Element, attribute: str) -> int:
+    return max(int(element.get(_TABLE + attribute, "1")), 1)
+
+
+def _ods_extents(stream: IO[bytes]) -> Extents:
+    found: Extents = {}
+    reach, name, stack = _Reach(), "", []
+    for event, element in iterparse(stream, events=("start", "end")):
+        if event == "start":
+            stack.append(element)
+            if element.tag == _TABLE + "table":
+                reach, name = _Reach(), element.get(_TABLE + "name", "")
+            continue
+        stack.pop()
+        if element.tag in _ODS_CELLS:
+            reach.cell(element)
+            element.clear()
+        elif element.tag == _TABLE + "table-row":
+            reach.end_row(element)
+            if stack:
+                stack[-1].remove(element)        # keep memory flat on long tables
+        elif element.tag == _TABLE + "table":
+            found[name] = reach.extent()
+            element.clear()
+    return found
