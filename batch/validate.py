@@ -229,29 +229,32 @@ def check_event_date(e, ctx: Context) -> Iterator[Issue]:
         yield Issue("event.date", e.where.at("date"), f"日期 {e.date} 早于放款日期 {g.detail.start_date}")
 
 
+def _beyond_outstanding(e: Repayment | Default, g, action: str, code: str) -> list[Issue]:
+    """A repayment or default needs an open guarantee and at most its outstanding principal."""
+    if not g.is_open:
+        return [Issue("event.closed", e.where.at("guarantee_id"),
+                      f"该笔业务已结清或已全部代偿，不能再{action}")]
+    if not ZERO < e.principal <= g.outstanding:
+        return [Issue(code, e.where.at("principal"),
+                      f"{action}本金应大于零且不超过在保余额 {_wan(g.outstanding)}")]
+    return []
+
+
 def check_repayment(e: Repayment, ctx: Context) -> Iterator[Issue]:
     g = ctx.book.guarantee(ctx.member.member_id, e.guarantee_id)
     if g is None:
         return
-    if not g.is_open:
-        yield Issue("event.closed", e.where.at("guarantee_id"), "该笔业务已结清或已全部代偿，不能再还款")
-    elif not ZERO < e.principal <= g.outstanding:
-        yield Issue("repay.exceeds", e.where.at("principal"),
-                    f"还款本金应大于零且不超过在保余额 {_wan(g.outstanding)}")
-    elif e.settled and e.principal != g.outstanding:
+    problems = _beyond_outstanding(e, g, "还款", "repay.exceeds")
+    yield from problems
+    if not problems and e.settled and e.principal != g.outstanding:
         yield Issue("repay.settled", e.where.at("settled"),
                     f"标记结清但还款后仍有余额 {_wan(g.outstanding - e.principal)}，请核对还款本金或是否结清")
 
 
 def check_default(e: Default, ctx: Context) -> Iterator[Issue]:
     g = ctx.book.guarantee(ctx.member.member_id, e.guarantee_id)
-    if g is None:
-        return
-    if not g.is_open:
-        yield Issue("event.closed", e.where.at("guarantee_id"), "该笔业务已结清或已全部代偿，不能再代偿")
-    elif not ZERO < e.principal <= g.outstanding:
-        yield Issue("default.exceeds", e.where.at("principal"),
-                    f"代偿本金应大于零且不超过在保余额 {_wan(g.outstanding)}")
+    if g is not None:
+        yield from _beyond_outstanding(e, g, "代偿", "default.exceeds")
 
 
 def check_recovery(e: Recovery, ctx: Context) -> Iterator[Issue]:

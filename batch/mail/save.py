@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..intake import sha256_of
+from ..intake import fsync_dir, sha256_of
 from .journal import Journal, Saved
 from .message import Attachment, MailIn
 from .names import tagged_name
@@ -56,18 +56,7 @@ def _write_hidden(target: Path, data: bytes) -> Path:
     return temporary
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (the folder entry), where the platform allows it."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+
 
 
 def _backdate(path: Path, sent: float | None) -> None:
@@ -97,6 +86,6 @@ def save_attachment(inbox: Path, journal: Journal, mail: MailIn, attachment: Att
         journal.record(record)
         _backdate(temporary, mail.sent)
         os.replace(temporary, target)
-        _fsync_dir(folder)
+        fsync_dir(folder)
     return SavedFile(name, attachment.name, digest, mail.sender, member_id, mail.message_id,
                      already_there)
