@@ -6,7 +6,6 @@ A reversal (sign -1) subtracts what its original added.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -24,6 +23,10 @@ def _zero_parties() -> dict[Party, Decimal]:
     return {p: ZERO for p in PARTIES}
 
 
+PositionKey = tuple[str, str, str, str]           # member, bank, product, city
+NO_POSITION = (0, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO)   # count, outstanding, 5 exposures
+
+
 @dataclass(slots=True)
 class Guarantee:
     """One member's guarantee as the postings so far make it."""
@@ -37,15 +40,26 @@ class Guarantee:
     defaulted: Decimal = ZERO
     recovered: Decimal = ZERO
     exposure_weights: dict[Party, Decimal] = field(default_factory=_zero_parties)
-    bore: dict[Party, Decimal] = field(default_factory=_zero_parties)
-    recovered_by: dict[Party, Decimal] = field(default_factory=_zero_parties)
+    lost: dict[Party, Decimal] | None = None         # bore / recovered_by, made on first use:
+    got: dict[Party, Decimal] | None = None          # most guarantees never default
     settled: bool = False
     liability: Decimal = ZERO            # cached, to update aggregates by difference
     open_principal: Decimal = ZERO       # cached outstanding counted in aggregates
+    position: tuple = ()                 # cached (key, count, outstanding, exposures...) counted
 
     @property
     def active(self) -> bool:
         return self.registered > 0 and self.detail is not None
+
+    @property
+    def bore(self) -> dict[Party, Decimal]:
+        """Each party's share of the defaulted principal so far."""
+        return self.lost if self.lost is not None else _zero_parties()
+
+    @property
+    def recovered_by(self) -> dict[Party, Decimal]:
+        """Each party's share of the net recoveries so far."""
+        return self.got if self.got is not None else _zero_parties()
 
     @property
     def outstanding(self) -> Decimal:
@@ -63,9 +77,12 @@ class Guarantee:
 
     def exposures(self) -> dict[Party, Decimal]:
         """Each party's contingent liability on what is still outstanding."""
-        if self.outstanding <= 0 or not any(self.exposure_weights.values()):
+        outstanding, weights = self.outstanding, self.exposure_weights
+        if outstanding <= 0 or not any(weights.values()):
             return _zero_parties()
-        return allocate(self.outstanding, self.exposure_weights, TIE_ORDER)
+        if sum(weights.values()) == outstanding:      # nothing repaid: the weights themselves
+            return dict(weights)
+        return allocate(outstanding, weights, TIE_ORDER)
 
 
 def liability_weight(borrower_type: str, liability: Decimal) -> Decimal:
@@ -77,21 +94,80 @@ def liability_weight(borrower_type: str, liability: Decimal) -> Decimal:
     return Decimal(1)
 
 
-class Book:
-    """Every guarantee and the running aggregates the checks read."""
+class Cached(dict):
+    """A running total keyed as the checks ask for it: a missing key is fetched from the stored
+    ledger (``fetch``; None when the ledger has none) or starts at ``make()``; every key set is
+    remembered in ``dirty`` so the store writes back only what a night changed.
 
-    def __init__(self) -> None:
-        self.guarantees: dict[tuple[str, str], Guarantee] = {}
-        self.borrower_outstanding: dict[str, Decimal] = defaultdict(lambda: ZERO)
-        self.member_borrower: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
-        self.borrower_type: dict[tuple[str, str], str] = {}
-        self.member_weighted: dict[str, Decimal] = defaultdict(lambda: ZERO)
-        self.member_bank: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
-        self.registered_principal: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
-        self.defaulted_principal: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
-        self.contracts: dict[tuple[str, str], set[str]] = defaultdict(set)
-        self.postings_by_source: dict[str, list[Posting]] = defaultdict(list)
-        self.filings_by_period: dict[tuple[str, str], list[str]] = {}
+    With no ``fetch`` (a book built in memory, as the tests do) it is a plain defaultdict."""
+
+    def __init__(self, make=None, fetch=None) -> None:
+        super().__init__()
+        self.make, self.fetch = make, fetch
+        self.dirty: set = set()
+
+    def __missing__(self, key):
+        value = self.fetch(key) if self.fetch is not None else None
+        if value is None and self.make is not None:
+            value = self.make()
+        dict.__setitem__(self, key, value)
+        return value
+
+    def __setitem__(self, key, value) -> None:
+        dict.__setitem__(self, key, value)
+        self.dirty.add(key)
+
+    def get(self, key, default=None):
+        value = self[key]
+        return default if value is None else value
+
+    def fill(self, found, keys=()) -> None:
+        """Bulk-load: the ``found`` entries, and the default for ``keys`` the ledger lacks."""
+        for key, value in found.items():
+            if not dict.__contains__(self, key):
+                dict.__setitem__(self, key, value)
+        for key in keys:
+            if not dict.__contains__(self, key):
+                dict.__setitem__(self, key, self.make() if self.make is not None else None)
+
+    def touch(self, key) -> None:
+        self.dirty.add(key)
+
+    def changed(self) -> dict:
+        return {k: dict.__getitem__(self, k) for k in self.dirty}
+
+    def evict(self) -> None:
+        self.clear()
+        self.dirty.clear()
+
+
+def _zero() -> Decimal:
+    return ZERO
+
+
+class Book:
+    """Every guarantee and the running aggregates the checks read.
+
+    In memory (``Book()``) it starts empty. Backed by a stored ledger (``Book(fetch)``, see
+    ``session.py``) each total is fetched by key the first time a night needs it, so a night
+    costs what it touches, not what the ledger holds.
+    """
+
+    def __init__(self, fetch=None) -> None:
+        f = fetch or {}
+        self.guarantees: Cached = Cached(None, f.get("guarantees"))
+        self.borrower_outstanding: Cached = Cached(_zero, f.get("borrower_outstanding"))
+        self.member_borrower: Cached = Cached(_zero, f.get("member_borrower"))
+        self.borrower_type: Cached = Cached(None, f.get("borrower_type"))
+        self.member_weighted: Cached = Cached(_zero, f.get("member_weighted"))
+        self.member_bank: Cached = Cached(_zero, f.get("member_bank"))
+        self.registered_principal: Cached = Cached(_zero, f.get("registered_principal"))
+        self.defaulted_principal: Cached = Cached(_zero, f.get("defaulted_principal"))
+        self.contracts: Cached = Cached(set, f.get("contracts"))
+        self.contracts_shrunk: set[tuple[str, str]] = set()    # a member withdrawn from one
+        self.positions: Cached = Cached(lambda: NO_POSITION, f.get("positions"))
+        self.postings_by_source: Cached = Cached(list, f.get("postings_by_source"))
+        self.filings_by_period: Cached = Cached(list, f.get("filings_by_period"))
 
     # ---- read-only view used by the checks -------------------------------------------------
 
@@ -124,8 +200,14 @@ class Book:
         g = self.guarantees.get(key)
         if g is None:
             g = self.guarantees[key] = Guarantee(posting.member_id, posting.guarantee_id)
-        _APPLY[posting.kind](self, g, posting)
+        advance(g, posting)
+        if posting.kind is Kind.REGISTER:
+            self._register(posting)
+        elif posting.kind is Kind.DEFAULT and g.detail is not None:
+            self.defaulted_principal[(posting.member_id, g.detail.product.value)] += \
+                posting.signed(posting.principal)
         self._refresh(g)
+        self.guarantees.touch(key)
         if record:
             self.postings_by_source[posting.source.sha256].append(posting)
 
@@ -135,38 +217,18 @@ class Book:
             self.apply(replace(posting, sign=-posting.sign), record=False)
             self.postings_by_source[posting.source.sha256].remove(posting)
 
-    def _register(self, g: Guarantee, p: Posting) -> None:
+    def _register(self, p: Posting) -> None:
         detail = p.detail
-        assert detail is not None, "a registration carries its guarantee"
-        g.registered += p.sign
-        g.loan += p.signed(p.principal)
-        g.guaranteed += p.signed(detail.guaranteed_amount)
-        for party in PARTIES:
-            g.exposure_weights[party] += p.signed(p.shares.get(party, ZERO))
-        if p.sign > 0:
-            g.detail = detail
-            g.settled = False
         product_key = (p.member_id, detail.product.value)
         self.registered_principal[product_key] += p.signed(p.principal)
-        contract = self.contracts[(detail.bank_id, detail.loan_contract_no)]
-        (contract.add if p.sign > 0 else contract.discard)(p.member_id)
-
-    def _repay(self, g: Guarantee, p: Posting) -> None:
-        g.repaid += p.signed(p.principal)
-        if p.settled:
-            g.settled = p.sign > 0
-
-    def _default(self, g: Guarantee, p: Posting) -> None:
-        g.defaulted += p.signed(p.principal)
-        for party in PARTIES:
-            g.bore[party] += p.signed(p.shares.get(party, ZERO))
-        if g.detail is not None:
-            self.defaulted_principal[(p.member_id, g.detail.product.value)] += p.signed(p.principal)
-
-    def _recover(self, g: Guarantee, p: Posting) -> None:
-        g.recovered += p.signed(p.principal)
-        for party in PARTIES:
-            g.recovered_by[party] += p.signed(p.shares.get(party, ZERO))
+        contract_key = (detail.bank_id, detail.loan_contract_no)
+        contract = self.contracts[contract_key]
+        if p.sign > 0:
+            contract.add(p.member_id)
+        else:
+            contract.discard(p.member_id)
+            self.contracts_shrunk.add(contract_key)
+        self.contracts.touch(contract_key)
 
     def _refresh(self, g: Guarantee) -> None:
         """Move the aggregates by what this guarantee's outstanding and liability changed."""
@@ -175,21 +237,108 @@ class Book:
         d = g.detail
         outstanding = g.outstanding if not g.settled else ZERO
         liability = g.current_liability() if not g.settled else ZERO
-        self.borrower_outstanding[d.borrower_id] += outstanding - g.open_principal
-        self.member_bank[(g.member_id, d.bank_id)] += liability - g.liability
+        if outstanding != g.open_principal:
+            self.borrower_outstanding[d.borrower_id] += outstanding - g.open_principal
+        if liability != g.liability or (g.member_id, d.borrower_id) not in self.borrower_type \
+                or self.borrower_type[(g.member_id, d.borrower_id)] != d.borrower_type:
+            self._refresh_liability(g, d, liability)
+        self._refresh_position(g, d)
+        g.open_principal, g.liability = outstanding, liability
+
+    def _refresh_liability(self, g: Guarantee, d: NewGuarantee, liability: Decimal) -> None:
+        if liability != g.liability:
+            self.member_bank[(g.member_id, d.bank_id)] += liability - g.liability
         key = (g.member_id, d.borrower_id)
         before = self.member_borrower[key]
         after = before + liability - g.liability
         old_type = self.borrower_type.get(key, d.borrower_type)
-        self.member_weighted[g.member_id] += (after * liability_weight(d.borrower_type, after)
-                                              - before * liability_weight(old_type, before))
-        self.member_borrower[key] = after
+        delta = (after * liability_weight(d.borrower_type, after)
+                 - before * liability_weight(old_type, before))
+        if delta:
+            self.member_weighted[g.member_id] += delta
+        if after != before:
+            self.member_borrower[key] = after
         self.borrower_type[key] = d.borrower_type
-        g.open_principal, g.liability = outstanding, liability
+
+    def _refresh_position(self, g: Guarantee, d: NewGuarantee) -> None:
+        """Keep the open book by member, bank, product and city (for finance's reconciliation)."""
+        now = position_of(g)
+        was = g.position
+        if now == was:
+            return
+        positions = self.positions
+        if was:
+            positions[was[0]] = tuple(t - f for t, f in zip(positions[was[0]], was[1:]))
+        if now:
+            positions[now[0]] = tuple(t + f for t, f in zip(positions[now[0]], now[1:]))
+        g.position = now
 
 
-_APPLY = {Kind.REGISTER: Book._register, Kind.REPAY: Book._repay,
-          Kind.DEFAULT: Book._default, Kind.RECOVER: Book._recover}
+def position_of(g: Guarantee) -> tuple:
+    """What an open guarantee adds to the open book: (group key, 1, outstanding, exposures)."""
+    d = g.detail
+    if g.registered <= 0 or d is None or g.settled:
+        return ()
+    outstanding = g.loan - g.repaid - g.defaulted
+    if outstanding <= 0:
+        return ()
+    weights = g.exposure_weights
+    if not any(weights.values()):
+        exposures = (ZERO,) * len(PARTIES)
+    elif sum(weights.values()) == outstanding:
+        exposures = tuple(weights[p] for p in PARTIES)
+    else:
+        parts = allocate(outstanding, weights, TIE_ORDER)
+        exposures = tuple(parts[p] for p in PARTIES)
+    return ((g.member_id, d.bank_id, d.product.value, d.city), 1, outstanding, *exposures)
+
+
+def advance(g: Guarantee, p: Posting) -> None:
+    """One posting's effect on its own guarantee (the Book adds what it does to the totals)."""
+    if p.kind is Kind.REGISTER:
+        detail = p.detail
+        assert detail is not None, "a registration carries its guarantee"
+        if g.registered == 0 and p.sign > 0 and not g.loan and not any(g.exposure_weights.values()):
+            # a first registration: share the posting's amounts (a night holds many of these)
+            g.registered, g.loan, g.guaranteed = 1, p.principal, detail.guaranteed_amount
+            g.exposure_weights = {party: p.shares.get(party, ZERO) for party in PARTIES}
+            g.detail, g.settled = detail, False
+            return
+        g.registered += p.sign
+        g.loan += p.signed(p.principal)
+        g.guaranteed += p.signed(detail.guaranteed_amount)
+        for party in PARTIES:
+            g.exposure_weights[party] += p.signed(p.shares.get(party, ZERO))
+        if p.sign > 0:
+            g.detail = detail
+            g.settled = False
+    elif p.kind is Kind.REPAY:
+        g.repaid += p.signed(p.principal)
+        if p.settled:
+            g.settled = p.sign > 0
+    elif p.kind is Kind.DEFAULT:
+        g.defaulted += p.signed(p.principal)
+        g.lost = g.bore
+        for party in PARTIES:
+            g.lost[party] += p.signed(p.shares.get(party, ZERO))
+    else:
+        g.recovered += p.signed(p.principal)
+        g.got = g.recovered_by
+        for party in PARTIES:
+            g.got[party] += p.signed(p.shares.get(party, ZERO))
+
+
+def restore(member_id: str, guarantee_id: str, postings: list[Posting]) -> Guarantee:
+    """A guarantee as its stored postings (oldest first) leave it, with the figures the Book
+    counted for it in its totals: what a full replay would hold for it."""
+    g = Guarantee(member_id, guarantee_id)
+    for p in postings:
+        advance(g, p)
+    if g.detail is not None:
+        g.open_principal = g.outstanding if not g.settled else ZERO
+        g.liability = g.current_liability() if not g.settled else ZERO
+        g.position = position_of(g)
+    return g
 
 
 # ---- the fund account --------------------------------------------------------------------

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
+from math import lcm
 from typing import Hashable, Mapping, Sequence, TypeVar
 
 FEN = Decimal("0.01")
@@ -93,15 +94,25 @@ def allocate(total: Decimal, weights: Mapping[K, Decimal | Fraction | int],
     """
     if total < 0:
         return {k: -v for k, v in allocate(-total, weights, tie_order).items()}
-    whole = sum((Fraction(w) for w in weights.values()), Fraction(0))
+    numerators = _integer_weights(weights)
+    whole = sum(numerators.values())
     if whole <= 0:
         raise ValueError("分配比例之和必须大于零")
     fen = int(total.quantize(FEN) / FEN)
-    raw = {k: Fraction(fen) * Fraction(w) / whole for k, w in weights.items()}
-    parts = {k: r.numerator // r.denominator for k, r in raw.items()}
+    # fen × w / whole as floor and remainder; every remainder shares the denominator ``whole``,
+    # so comparing the integer remainders orders the fractional parts exactly.
+    split = {k: divmod(fen * n, whole) for k, n in numerators.items()}
+    parts = {k: q for k, (q, _r) in split.items()}
     rank = {k: i for i, k in enumerate(tie_order)}
-    order = sorted(raw, key=lambda k: (-(raw[k] - parts[k]), rank.get(k, len(rank)),
-                                       list(weights).index(k)))
+    position = {k: i for i, k in enumerate(weights)}
+    order = sorted(split, key=lambda k: (-split[k][1], rank.get(k, len(rank)), position[k]))
     for k in order[: fen - sum(parts.values())]:
         parts[k] += 1
-    return {k: (Decimal(n) * FEN).quantize(FEN) for k, n in parts.items()}
+    return {k: Decimal(n).scaleb(-2) for k, n in parts.items()}
+
+
+def _integer_weights(weights: Mapping[K, Decimal | Fraction | int]) -> dict[K, int]:
+    """The weights scaled by one common factor to integers (exact; proportions unchanged)."""
+    ratios = {k: w.as_integer_ratio() for k, w in weights.items()}
+    scale = lcm(*(d for _n, d in ratios.values())) if ratios else 1
+    return {k: n * (scale // d) for k, (n, d) in ratios.items()}

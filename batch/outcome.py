@@ -5,9 +5,10 @@ functions of them, so every figure in an output comes from one place.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Mapping
 
 from .model import Claim, Filing, FundMove, Issue, Party, Posting, Row
@@ -52,24 +53,49 @@ class FilingOutcome:
     duplicate_of: str = ""              # name of the earlier filing with the same bytes
     receipt: str = ""                   # path of the receipt, relative to the run folder
     destination: str = ""               # archive/... or quarantine/..., relative to the home
+    row_counts: Mapping[str, tuple[int, int]] | None = None   # kept when the rows are let go
 
     def counts(self, sheet: str) -> tuple[int, int]:
+        if self.row_counts is not None:
+            return self.row_counts.get(sheet, (0, 0))
         rows = self.rows.get(sheet, ())
         accepted = sum(1 for r in rows if r.accepted)
         return accepted, len(rows) - accepted
 
+    def for_receipt(self) -> "FilingOutcome":
+        """What writing the receipt needs, light to send to a worker: no typed records, and the
+        postings only for a correction (its 更正对比 sheet)."""
+        rows = {s: tuple(RowOutcome(Row(r.row.where, r.row.cells, None, r.row.issues), r.issues,
+                                    r.shares, r.fee, r.note) for r in rows)
+                for s, rows in self.rows.items()}
+        filing = replace(self.filing, rows={})
+        keep = bool(self.reversals)
+        return replace(self, filing=filing, rows=rows, postings=self.postings if keep else (),
+                       reversals=self.reversals if keep else ())
+
+    def slim(self) -> "FilingOutcome":
+        """What the run still needs once the receipt is written and the postings are stored:
+        counts, whole-file findings and the rows that have an issue (for 异常清单). A night's
+        memory then does not grow with the rows it has finished."""
+        counts = {s: self.counts(s) for s in self.rows}
+        kept = {s: tuple(RowOutcome(Row(r.row.where, (), None, r.row.issues), r.issues)
+                         for r in rows if r.issues or r.row.issues)
+                for s, rows in self.rows.items()}
+        filing = Filing(self.filing.name, self.filing.sha256, self.filing.cover, {},
+                        self.filing.issues, self.filing.headers)
+        return replace(self, filing=filing, rows=kept, row_counts=counts, postings=(),
+                       reversals=())
+
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """One open guarantee after the run, for the reconciliation."""
+    """The open guarantees of one member, bank, product and city after the run (a running total
+    the ledger keeps, so the reconciliation never reads every guarantee)."""
     member_id: str
-    guarantee_id: str
     bank_id: str
     product: str
     city: str
-    borrower_id: str
-    borrower_name: str
-    loan_amount: Decimal
+    count: int
     outstanding: Decimal
     exposures: Mapping[Party, Decimal]
 
@@ -109,6 +135,12 @@ class RunOutcome:
     bank_names: Mapping[str, str] = field(default_factory=dict)
     exceptions: tuple[Issue, ...] = ()          # run-wide findings for finance
     totals: Mapping[str, Decimal | int] = field(default_factory=dict)
+    # A streamed run keeps its postings in the ledger, not here: ``activity`` holds the night's
+    # posting figures by (member, bank, product, city), ``detail_parts`` the 明细 rows rendered
+    # during the night. None: both are derived from the filings' postings (a run built in memory).
+    activity: Mapping[tuple[str, str, str, str], object] | None = None
+    # (sheet number, file of rendered rows, last row, column widths) for 明细
+    detail_parts: tuple[tuple[int, Path, int, Mapping[int, int]], ...] | None = None
 
     @property
     def exit_code(self) -> int:

@@ -5,7 +5,7 @@ constant in code. A broken reference workbook stops the run before anything is p
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Iterable, Mapping
@@ -87,15 +87,29 @@ class Params:
     fund_inputs: tuple[FundInput, ...]
     settings: Settings
 
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)
+
     def rule(self, product: Product, on: date) -> ProductRule | None:
         """The share table in force on ``on`` (the loan's own start date, never 'today')."""
-        live = [r for r in self.rules if r.product is product and r.effective_from <= on < r.until]
-        return max(live, key=lambda r: r.effective_from) if live else None
+        key = ("rule", product, on)
+        if key not in self._memo:            # a night asks the same few (product, day) pairs
+            live = [r for r in self.rules
+                    if r.product is product and r.effective_from <= on < r.until]
+            self._memo[key] = max(live, key=lambda r: r.effective_from) if live else None
+        return self._memo[key]
 
     def credit_line(self, member_id: str, bank_id: str, on: date) -> CreditLine | None:
-        live = [c for c in self.credit_lines
-                if c.member_id == member_id and c.bank_id == bank_id and c.start <= on <= c.end]
-        return max(live, key=lambda c: c.start) if live else None
+        key = ("credit", member_id, bank_id, on)
+        if key not in self._memo:
+            if "lines" not in self._memo:    # index the lines once by (member, bank)
+                index: dict[tuple[str, str], list[CreditLine]] = {}
+                for c in self.credit_lines:
+                    index.setdefault((c.member_id, c.bank_id), []).append(c)
+                self._memo["lines"] = index
+            live = [c for c in self._memo["lines"].get((member_id, bank_id), ())
+                    if c.start <= on <= c.end]
+            self._memo[key] = max(live, key=lambda c: c.start) if live else None
+        return self._memo[key]
 
     def member_by_email(self, address: str) -> Member | None:
         address = address.strip().lower()

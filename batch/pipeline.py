@@ -1,22 +1,29 @@
 """run_once: the only place the stages are chained.
 
-reference → ledger → fund inputs → each filing (read → check → post) → one ledger transaction →
-outputs (written aside, then renamed into place) → inputs moved to archive/ or quarantine/.
-The ledger commits before any input moves, so a crash never loses a filing; a filing whose bytes
-the ledger already holds is never posted twice.
+reference → ledger (fetched by key as filings need it, never replayed) → fund inputs → each
+filing in inbox order: read and checked as far as no ledger is needed (in worker processes on a
+big night) → checked against the ledger and posted here, its rows stored in the run's one open
+transaction → its receipt and 明细 rows written aside (by the workers) → reconciliation, fund
+statement and run.json aside → commit → outputs renamed into place → inputs moved to archive/ or
+quarantine/. The ledger commits before any input moves, so a crash never loses a filing; a
+filing whose bytes the ledger already holds is never posted twice.
 """
 from __future__ import annotations
 
 import logging
 import os
 import shutil
-from dataclasses import dataclass, replace
+from collections import ChainMap, deque
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
-from . import intake, recovery, store, summary
-from .config import load_config
+from sqlalchemy.engine import Connection
+
+from . import intake, parallel, recovery, store, summary
+from .config import Limits, load_config
 from .home import Home, REFERENCE_NAME
 from .lock import HomeLock
 from .runlog import run_log
@@ -24,15 +31,17 @@ from .ledger import Fund
 from .model import Filing, FundKind, Issue, Where
 from .outcome import DUPLICATE, REJECTED, FilingOutcome, RunOutcome
 from .params import Params, params_from_workbook
-from .process import Night, process_filing
+from .process import Night, precheck, process_filing
 from .read import read_filing, read_workbook
+from .reports.figures import activity_from_sums, computed_totals, posting_line
 from .reports.fund_statement import write_fund_statement
 from .reports.receipt import write_receipt
-from .reports.reconciliation import write_reconciliation
+from .reports.reconciliation import SHEET_ROWS, detail_part, write_reconciliation
 from .reports.runjson import write_run_json
 from .schema import REFERENCE_SHEETS
 
 Track = Callable[[Sequence], Iterable]
+DETAIL_PARTS = ".明细"             # rows of the reconciliation's 明细, rendered during the night
 log = logging.getLogger("reguarantee")
 
 
@@ -62,6 +71,7 @@ class Options:
     track: Track = lambda items: items
     should_stop: Callable[[], bool] = lambda: False   # checked between filings, never inside one
     fault: Callable[[str], None] = lambda step: None  # test hook: crash at a named step
+    workers: int | None = None                  # reader processes; None: every core for a big night
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,24 @@ class NoRun:
         if self.resumed:
             return f"已完成上次中断的运行 {self.resumed}（台账此前已入账，本次补齐输出和文件归档）；没有新文件"
         return "收件箱没有待处理的文件，资金账户也没有新的变动：本次未生成运行"
+
+
+@dataclass
+class Run:
+    """One run's fixed facts and its open ledger transaction."""
+    home: Home
+    run_id: str
+    run_date: date
+    started: datetime
+    options: Options
+    limits: Limits
+    conn: Connection
+    taken: list = field(default_factory=list)       # inbox files taken, in order
+    detail_parts: tuple = ()                        # 明细 rows rendered during the night
+
+    @property
+    def folder(self) -> Path:
+        return self.home.outbox / f".{self.run_id}.partial"
 
 
 def run_once(home: Home, run_date: date, clock: Callable[[], datetime] = datetime.now,
@@ -91,52 +119,155 @@ def run_once(home: Home, run_date: date, clock: Callable[[], datetime] = datetim
         finished, ready = recovery.finish_committed(home, engine, ready)
         resumed = NoRun(recovery.exit_code(home, finished[-1]), finished[-1]) if finished else NoRun()
         run_id = _run_id(home, started)
-        with run_log(home.outbox / f".{run_id}.partial"):
+        with run_log(home.outbox / f".{run_id}.partial"), engine.connect() as conn:
             log.info("运行 %s 开始，处理日 %s，待处理文件 %d 个", run_id, run_date, len(ready))
-            outcome = _run(home, engine, params, run_id, run_date, started, clock, ready, options)
+            run = Run(home, run_id, run_date, started, options, config.limits, conn)
+            with conn.begin():               # the whole run is one transaction
+                outcome = _run(run, params, clock, ready)
+            if outcome is not None:
+                _place_outputs(run, outcome)
         if outcome is None:
             shutil.rmtree(home.outbox / f".{run_id}.partial", ignore_errors=True)
         return outcome or resumed
 
 
-def _run(home, engine, params, run_id, run_date, started, clock, ready, options
-         ) -> RunOutcome | None:
-    loaded = store.load(engine)
-    options.fault("loaded")
-    night = Night(params, loaded.book, loaded.fund, run_date)
+def _run(run: Run, params: Params, clock, ready) -> RunOutcome | None:
+    loaded = store.load_on(run.conn)
+    run.options.fault("loaded")
+    night = Night(params, loaded.book, loaded.fund, run.run_date)
     opening = loaded.fund.balance
     exceptions = post_fund_inputs(night, loaded.fund_input_keys)
     if not ready and not night.fund_moves and not exceptions:
         log.info("没有待处理的文件和资金变动，不生成运行")
         return None
-    seen = dict(loaded.posted)
-    filings, taken = [], []
-    for incoming in options.track(ready):
-        if options.should_stop():
-            log.warning("收到停止信号：其余 %d 个文件留待下次运行", len(ready) - len(taken))
-            break
-        outcome = take(incoming, night, seen)
-        log.info("%s：%s", incoming.name, outcome.status)
-        if outcome.status not in (REJECTED, DUPLICATE):
-            seen.setdefault(incoming.sha256, incoming.name)
-        filings.append(outcome)
-        taken.append(incoming)
-        options.fault(f"took {incoming.name}")
-    filings = place(filings, home, run_date)
-    outcome = assemble(run_id, run_date, started, clock(), filings, night, opening,
-                       loaded.fund_history, exceptions)
-    publish(home, outcome, engine, night, taken, options.fault)
+    filings, taken = take_all(run, loaded, night, ready)
+    outcome = assemble(run, clock(), filings, night, loaded, opening, exceptions)
+    publish(run, outcome, night)
+    run.taken = taken
     return outcome
 
 
-def take(incoming: intake.Incoming, night: Night, seen: dict[str, str]) -> FilingOutcome:
-    """One inbox file to its verdict; nothing here touches the disk but reading the file."""
+def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.Incoming]
+             ) -> tuple[list[FilingOutcome], list[intake.Incoming]]:
+    """Every inbox file, in order: read (by worker processes on a big night, a few files ahead),
+    checked and posted here, one at a time; its receipt and 明细 rows written behind (by the
+    workers too); then only its summary is kept."""
+    seen: ChainMap = ChainMap({}, loaded.posted)
+    places = Places(run.home, run.run_date)
+    workers = parallel.Workers(parallel.worker_count(sum(i.size for i in ready), len(ready),
+                                                     run.options.workers))
+    writes = Writes(run, workers)
+    read = partial(read_incoming, limits=run.limits, params=night.params, run_date=run.run_date)
+    filings, taken = [], []
+    try:
+        todo = [] if run.options.should_stop() else ready
+        for incoming, (filing, prechecked) in workers.in_order(run.options.track(todo), read):
+            outcome = places.place(take(incoming, filing, night, seen, loaded.stored, prechecked))
+            del filing, prechecked                       # the outcome holds what is still needed
+            log.info("%s：%s", incoming.name, outcome.status)
+            if outcome.status not in (REJECTED, DUPLICATE):
+                seen.maps[0].setdefault(incoming.sha256, incoming.name)
+            run.options.fault(f"took {incoming.name}")
+            lines = [posting_line(p, store.attributes(night.book, p)) for p in _postings(outcome)]
+            store.post_filing(run.conn, loaded.stored, night.book, outcome, run.run_id)
+            writes.submit(outcome, lines)
+            filings.append(outcome.slim())
+            taken.append(incoming)
+            if run.options.should_stop() and len(taken) < len(ready):
+                log.warning("收到停止信号：其余 %d 个文件留待下次运行", len(ready) - len(taken))
+                break
+        writes.drain()
+    finally:
+        workers.close()
+    run.detail_parts = tuple(writes.parts)
+    return filings, taken
+
+
+def _postings(f: FilingOutcome) -> list:
+    """A filing's postings in 明细 order: a correction's reversals first, each posting once."""
+    seen: set[str] = set()
+    found = []
+    for p in (*f.reversals, *f.postings):
+        if p.key not in seen:
+            seen.add(p.key)
+            found.append(p)
+    return found
+
+
+class Writes:
+    """Receipts and 明细 rows being written behind the ledger, in filing order: at most a few
+    at a time, so memory stays flat; each finished one passes the run's kill point."""
+
+    def __init__(self, run: Run, workers: parallel.Workers) -> None:
+        self.run, self.workers = run, workers
+        self.window = workers.window if workers.pool is not None else 0
+        self.pending: deque = deque()
+        self.lines = 0                                      # 明细 lines given out so far
+        self.files = 0                                      # 明细 part files named so far
+        self.parts: list[tuple[int, Path, int, dict]] = []
+
+    def submit(self, f: FilingOutcome, lines: list) -> None:
+        (self.run.folder / f.receipt).parent.mkdir(parents=True, exist_ok=True)
+        parts = []
+        for sheet_no, first_row, chunk in self._split(lines):
+            self.files += 1
+            path = self.run.folder / DETAIL_PARTS / f"{self.files:06d}.xml"
+            path.parent.mkdir(exist_ok=True)
+            parts.append((sheet_no, path, first_row, chunk))
+        payload = f.for_receipt() if self.workers.pool is not None else f   # light to send
+        future = self.workers.submit(write_filing, self.run.folder, payload,
+                                     self.run.run_id, self.run.run_date,
+                                     [(p, first, chunk) for _n, p, first, chunk in parts])
+        self.pending.append((f.receipt, future, parts))
+        while len(self.pending) > self.window:
+            self._collect()
+
+    def _split(self, lines: list):
+        """Lines to (sheet number, first row, lines) so no 明细 sheet passes Excel's last row."""
+        while lines:
+            sheet_no, index = divmod(self.lines, SHEET_ROWS)
+            room = SHEET_ROWS - index
+            yield sheet_no + 1, index + 1, lines[:room]
+            self.lines += min(room, len(lines))
+            lines = lines[room:]
+
+    def _collect(self) -> None:
+        receipt, future, parts = self.pending.popleft()
+        widths = future.result()
+        for (sheet_no, path, first_row, chunk), w in zip(parts, widths):
+            self.parts.append((sheet_no, path, first_row + len(chunk) - 1, w))
+        self.run.options.fault(f"receipt {receipt}")
+
+    def drain(self) -> None:
+        while self.pending:
+            self._collect()
+
+
+def write_filing(folder: Path, f: FilingOutcome, run_id: str, run_date: date,
+                 parts: list) -> list[dict]:
+    """A worker's share of one filing's outputs: its receipt and its 明细 rows."""
+    write_receipt(folder / f.receipt, f, run_id, run_date)
+    return [detail_part(path, first_row, lines) for path, first_row, lines in parts]
+
+
+def read_incoming(incoming: intake.Incoming, limits: Limits, params: Params,
+                  run_date: date) -> tuple[Filing | None, dict]:
+    """One inbox file parsed and cell-checked, and its new business checked as far as no ledger
+    is needed (in a worker process on a big night); no Filing when it is not a workbook type."""
     if not incoming.supported:
+        return None, {}
+    filing = read_filing(incoming.path, incoming.name, incoming.sha256, limits=limits)
+    return filing, precheck(filing, params, run_date)
+
+
+def take(incoming: intake.Incoming, filing: Filing | None, night: Night,
+         seen: Mapping[str, str], stored=None, prechecked=None) -> FilingOutcome:
+    """One inbox file (already read) to its verdict; nothing here touches the disk."""
+    if filing is None:
         issue = Issue("file.type", Where(incoming.name),
                       f"不支持的文件类型「{incoming.path.suffix}」，请报送 .xlsx、.xlsm、.xls 或 .ods 工作簿")
         filing = Filing(incoming.name, incoming.sha256, None, {}, (issue,))
         return process_filing(filing, incoming.name, incoming.sender, night)
-    filing = read_filing(incoming.path, incoming.name, incoming.sha256)
     if incoming.sha256 in seen:
         cover = filing.cover
         return FilingOutcome(path=incoming.name, filing=filing, sender=incoming.sender,
@@ -144,7 +275,13 @@ def take(incoming: intake.Incoming, night: Night, seen: dict[str, str]) -> Filin
                              member_name=cover.member_name if cover else "",
                              period=cover.period if cover else "", kind=cover.kind if cover else "",
                              status=DUPLICATE, duplicate_of=seen[incoming.sha256])
-    return process_filing(filing, incoming.name, incoming.sender, night)
+    if stored is not None and filing.cover is not None:
+        stored.prefetch(night.book, filing.cover.member_id, filing.rows)
+        new = filing.rows.get("new", ())
+        for i, pre in (prechecked or {}).items():       # JSON made beside the reading
+            if pre.detail_json is not None:
+                stored.details[id(new[i].record)] = pre.detail_json
+    return process_filing(filing, incoming.name, incoming.sender, night, prechecked)
 
 
 def post_fund_inputs(night: Night, posted_keys: set[str]) -> list[Issue]:
@@ -162,80 +299,84 @@ def post_fund_inputs(night: Night, posted_keys: set[str]) -> list[Issue]:
     return exceptions
 
 
-def place(filings: list[FilingOutcome], home: Home, run_date: date) -> list[FilingOutcome]:
-    """Name each receipt and choose each file's final folder (rejected files to quarantine)."""
-    counts: dict[str, int] = {}
-    placed, taken = [], set()
-    for f in filings:
+class Places:
+    """Names each receipt and chooses each file's final folder (rejected files to quarantine),
+    one filing at a time, as the filings come."""
+
+    def __init__(self, home: Home, run_date: date) -> None:
+        self.home, self.run_date = home, run_date
+        self.counts: dict[str, int] = {}
+        self.taken: set[Path] = set()
+
+    def place(self, f: FilingOutcome) -> FilingOutcome:
         stem = f"{f.member_id or '未知机构'}_{f.period or '未知期间'}"
-        counts[stem] = counts.get(stem, 0) + 1
-        folder = home.quarantine if f.status == REJECTED else home.archive
-        target = intake.destination(folder, run_date, f.path)
-        while target in taken:
+        self.counts[stem] = self.counts.get(stem, 0) + 1
+        folder = self.home.quarantine if f.status == REJECTED else self.home.archive
+        target = intake.destination(folder, self.run_date, f.path)
+        while target in self.taken:
             target = target.with_name("_" + target.name)
-        taken.add(target)
-        placed.append(replace(f, receipt=f"回执/{stem}_{counts[stem]}.xlsx",
-                              destination=target.relative_to(home.root).as_posix()))
-    return placed
+        self.taken.add(target)
+        return replace(f, receipt=f"回执/{stem}_{self.counts[stem]}.xlsx",
+                       destination=target.relative_to(self.home.root).as_posix())
 
 
-def assemble(run_id: str, run_date: date, started: datetime, finished: datetime,
-             filings: list[FilingOutcome], night: Night, opening, history, exceptions) -> RunOutcome:
+def assemble(run: Run, finished: datetime, filings: list[FilingOutcome], night: Night,
+             loaded: store.Loaded, opening, exceptions) -> RunOutcome:
+    """The run's figures: tonight's postings summed in SQL, the open book and members' leverage
+    from the running totals, the fund from the night's movements."""
     fund: Fund = night.fund
     moves = tuple(m for m, _key in night.fund_moves)
-    days = dict(history)
+    days = dict(loaded.fund_history)
     for m in moves:
         days[m.on] = m.balance_after
     capacity_defaults, capacity_loans = summary.capacity_figures(fund.balance, night.params)
-    totals = summary.posting_totals(summary.night_postings(filings)) | {
-        "fund_opening": opening, "fund_closing": fund.balance, "fund_pending": fund.pending,
-        "fund_capacity": capacity_loans}
-    return RunOutcome(
-        run_id=run_id, run_date=run_date, started_at=started, finished_at=finished,
+    stored, conn, run_id = loaded.stored, run.conn, run.run_id
+    stored.member_weights(night.book, night.params.members)
+    outcome = RunOutcome(
+        run_id=run_id, run_date=run.run_date, started_at=run.started, finished_at=finished,
         filings=tuple(filings), fund_opening=opening, fund_closing=fund.balance,
         fund_pending=fund.pending, fund_moves=moves, fund_history=tuple(sorted(days.items())),
         pending_claims=fund.claims, capacity_defaults=capacity_defaults,
         capacity_loans=capacity_loans, assumed_fund_share=night.params.settings.assumed_fund_share,
         assumed_default_rate=night.params.settings.assumed_default_rate,
-        positions=summary.positions(night.book),
+        positions=summary.positions(stored.all_positions(night.book)),
         members=summary.member_positions(night.book, night.params),
-        bank_names=dict(night.params.banks), exceptions=tuple(exceptions), totals=totals)
+        bank_names=dict(night.params.banks), exceptions=tuple(exceptions),
+        activity=activity_from_sums(store.night_sums(conn, run_id)),
+        detail_parts=run.detail_parts)
+    return replace(outcome, totals=computed_totals(outcome))
 
 
-def write_outputs(folder: Path, run: RunOutcome, fault: Callable[[str], None]) -> None:
-    for f in run.filings:
-        (folder / f.receipt).parent.mkdir(parents=True, exist_ok=True)
-        write_receipt(folder / f.receipt, f, run.run_id, run.run_date)
-        fault(f"receipt {f.receipt}")
-    write_reconciliation(folder / "对账汇总.xlsx", run)
+def publish(run: Run, outcome: RunOutcome, night: Night) -> None:
+    """The run's reports aside (receipts are there already), then the ledger's last rows; the
+    transaction commits when ``run_once`` leaves it. A crash before the commit leaves the inbox
+    as it was and the outputs aside (deleted by the next run); after it, the next run finds the
+    run in the ledger and finishes the rest."""
+    fault = run.options.fault
+    write_reconciliation(run.folder / "对账汇总.xlsx", outcome)
+    shutil.rmtree(run.folder / DETAIL_PARTS, ignore_errors=True)
     fault("reconciliation")
-    write_fund_statement(folder / "代偿补偿资金对账单.xlsx", run)
+    write_fund_statement(run.folder / "代偿补偿资金对账单.xlsx", outcome)
     fault("fund statement")
-    write_run_json(folder / "run.json", run)
+    write_run_json(run.folder / "run.json", outcome)
     fault("run.json")
+    store.finish_run(run.conn, store.RunRecord(
+        outcome.run_id, outcome.run_date, outcome.started_at, outcome.finished_at,
+        outcome.filings, tuple(night.fund_moves), tuple(night.claim_changes)))
 
 
-def publish(home: Home, run: RunOutcome, engine, night: Night,
-            taken: list[intake.Incoming], fault: Callable[[str], None]) -> None:
-    """Outputs aside, ledger commit, outputs into place, then (only then) inputs moved.
-
-    A crash before the commit leaves the inbox as it was and the outputs aside (deleted by the
-    next run); after it, the next run finds the run in the ledger and finishes the rest.
-    """
-    partial = home.outbox / f".{run.run_id}.partial"
-    write_outputs(partial, run, fault)
-    store.save_run(engine, store.RunRecord(run.run_id, run.run_date, run.started_at,
-                                           run.finished_at, run.filings, tuple(night.fund_moves),
-                                           tuple(night.claim_changes)))
-    log.info("台账已入账（%d 个文件）", len(run.filings))
+def _place_outputs(run: Run, outcome: RunOutcome) -> None:
+    """After the commit: the outputs into place, then (only then) the inputs moved."""
+    fault, home = run.options.fault, run.home
+    log.info("台账已入账（%d 个文件）", len(outcome.filings))
     fault("committed")
-    os.replace(partial, home.outbox / run.run_id)
+    os.replace(run.folder, home.outbox / outcome.run_id)
     fault("published")
-    by_name = {i.name: i for i in taken}
-    for f in run.filings:
+    by_name = {i.name: i for i in run.taken}
+    for f in outcome.filings:
         intake.move(by_name[f.path].path, home.root / f.destination)
         fault(f"moved {f.path}")
-    log.info("运行 %s 完成：输出在 outbox/%s", run.run_id, run.run_id)
+    log.info("运行 %s 完成：输出在 outbox/%s", outcome.run_id, outcome.run_id)
 
 
 def _run_id(home: Home, started: datetime) -> str:

@@ -3,15 +3,17 @@
 Rows are taken in sheet order (new business, repayments, defaults, recoveries, balances) and in
 row order within a sheet; each accepted row is applied to the book at once, so a later row sees
 it (a repayment filed with its own registration works; two rows that together break a cap are
-rejected in filing order).
+rejected in filing order). New business's checks that need no ledger (``precheck``) may have run
+already, beside the reading; their issues come first, in the registry's order, as before.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Mapping
 from decimal import Decimal
 
-from . import rules
+from . import codec, rules
 from .ledger import Book, Fund
 from .model import (Claim, Default, Filing, FundKind, FundMove, Issue, Kind, NewGuarantee, Party,
                     PARTIES, Posting, Recovery, Repayment, Source, Where)
@@ -19,7 +21,50 @@ from .money import ZERO
 from .outcome import ACCEPTED, PARTIAL, REJECTED, FilingOutcome, RowOutcome
 from .params import Params
 from .schema import DATA_SHEETS
+from . import validate
 from .validate import Context, check_row
+
+# New-business checks that read no ledger come first in validate's registry: they run beside the
+# reading (in a worker process on a big night), the rest here against the book.
+PURE_NEW_CHECKS = (validate.check_member_may_register, validate.check_rule,
+                   validate.check_product_terms, validate.check_identity,
+                   validate.check_borrower_type, validate.check_guaranteed_amount,
+                   validate.check_fee_rate, validate.check_dates)
+assert validate.NEW_CHECKS[:len(PURE_NEW_CHECKS)] == PURE_NEW_CHECKS, "pure checks come first"
+BOOK_NEW_CHECKS = validate.NEW_CHECKS[len(PURE_NEW_CHECKS):]
+
+
+@dataclass(frozen=True, slots=True)
+class Prechecked:
+    """A new-business row's ledger-free verdict and, when it passed, its registration figures
+    (shares of the loan and re-guarantee fee): pure, so computed where the row was read."""
+    issues: tuple[Issue, ...]
+    exposures: tuple[int, ...] | None = None     # fen per party, in PARTIES order (light to send)
+    fee: int | None = None                       # fen
+    detail_json: str | None = None               # the registration as the ledger stores it
+
+
+def precheck(filing: Filing, params: Params, run_date: date) -> dict[int, Prechecked]:
+    """The pure part of every new-business row's checks, by row index (none if the cover names
+    no member: the whole file is rejected then)."""
+    member = params.members.get(filing.cover.member_id) if filing.cover else None
+    if member is None:
+        return {}
+    ctx = Context(params, None, member, run_date)       # type: ignore[arg-type]
+    found = {}
+    for i, row in enumerate(filing.rows.get("new", ())):
+        if row.record is None:
+            continue
+        g = row.record
+        issues = tuple(issue for check in PURE_NEW_CHECKS for issue in check(g, ctx))
+        rule = ctx.rule(g)
+        if rule is None or any(issue.is_error for issue in issues):
+            found[i] = Prechecked(issues)
+        else:
+            exposures = rules.registration_exposures(g, rule)
+            found[i] = Prechecked(issues, tuple(codec.fen(exposures[p]) for p in PARTIES),
+                                  codec.fen(rules.reguarantee_fee(g, rule)), codec.detail_json(g))
+    return found
 
 SHEET_NAMES = {s.key: s.name for s in DATA_SHEETS}
 
@@ -92,7 +137,8 @@ def whole_file_issues(filing: Filing, sender: str | None, night: Night) -> list[
     return issues
 
 
-def process_filing(filing: Filing, path: str, sender: str | None, night: Night) -> FilingOutcome:
+def process_filing(filing: Filing, path: str, sender: str | None, night: Night,
+                   prechecked: Mapping[int, Prechecked] | None = None) -> FilingOutcome:
     issues = whole_file_issues(filing, sender, night)
     if issues:
         return _reject(filing, path, sender, issues)
@@ -105,9 +151,12 @@ def process_filing(filing: Filing, path: str, sender: str | None, night: Night) 
     ctx = Context(night.params, night.book, member, night.run_date)
     postings: list[Posting] = []
     outcomes = {}
+    pre = prechecked or {}
     for sheet in DATA_SHEETS:
-        outcomes[sheet.key] = tuple(_row(sheet.key, row, ctx, filing, cover.period, night, postings)
-                                    for row in filing.rows.get(sheet.key, ()))
+        outcomes[sheet.key] = tuple(
+            _row(sheet.key, row, ctx, filing, cover.period, night, postings,
+                 pre.get(i) if sheet.key == "new" else None)
+            for i, row in enumerate(filing.rows.get(sheet.key, ())))
     status = _status(outcomes)
     if status == REJECTED and reversals:
         # A correction with nothing acceptable withdraws nothing: undo tonight's work on it.
@@ -142,14 +191,18 @@ def _leverage_warning(member, night: Night, filing: Filing) -> list[Issue]:
 
 
 def _row(sheet: str, row, ctx: Context, filing: Filing, period: str, night: Night,
-         postings: list[Posting]) -> RowOutcome:
+         postings: list[Posting], pre: Prechecked | None = None) -> RowOutcome:
     if row.record is None:
         return RowOutcome(row, row.issues)
-    issues = tuple(row.issues) + tuple(check_row(sheet, row.record, ctx))
+    if pre is None:
+        issues = tuple(row.issues) + tuple(check_row(sheet, row.record, ctx))
+    else:
+        issues = tuple(row.issues) + pre.issues + tuple(
+            issue for check in BOOK_NEW_CHECKS for issue in check(row.record, ctx))
     if any(i.is_error for i in issues) or sheet == "balance":
         return RowOutcome(row, issues)
     source = Source(filing.sha256, filing.name, row.where.sheet, row.where.row)
-    posting, note = POSTERS[sheet](row.record, ctx, source, period)
+    posting, note = POSTERS[sheet](row.record, ctx, source, period, pre)
     night.book.apply(posting)
     fund_effects(posting, night)
     postings.append(posting)
@@ -159,15 +212,20 @@ def _row(sheet: str, row, ctx: Context, filing: Filing, period: str, night: Nigh
 
 # ---- one accepted row -> one posting ------------------------------------------------------
 
-def _post_new(g: NewGuarantee, ctx: Context, source: Source, period: str) -> tuple[Posting, str]:
-    rule = ctx.rule(g)
-    exposures = rules.registration_exposures(g, rule)
+def _post_new(g: NewGuarantee, ctx: Context, source: Source, period: str,
+              pre: Prechecked | None = None) -> tuple[Posting, str]:
+    if pre is not None and pre.exposures is not None:
+        exposures = {p: codec.yuan(n) for p, n in zip(PARTIES, pre.exposures)}
+        fee = codec.yuan(pre.fee)
+    else:
+        rule = ctx.rule(g)
+        exposures, fee = rules.registration_exposures(g, rule), rules.reguarantee_fee(g, rule)
     return Posting(Kind.REGISTER, ctx.member.member_id, g.guarantee_id, g.start_date, source,
-                   g.loan_amount, exposures, fee=rules.reguarantee_fee(g, rule), detail=g,
-                   period=period), ""
+                   g.loan_amount, exposures, fee=fee, detail=g, period=period), ""
 
 
-def _post_repay(e: Repayment, ctx: Context, source: Source, period: str) -> tuple[Posting, str]:
+def _post_repay(e: Repayment, ctx: Context, source: Source, period: str,
+                _pre=None) -> tuple[Posting, str]:
     g = ctx.book.guarantee(ctx.member.member_id, e.guarantee_id)
     settled = e.settled or e.principal == g.outstanding
     return Posting(Kind.REPAY, ctx.member.member_id, e.guarantee_id, e.date, source, e.principal,
@@ -175,7 +233,8 @@ def _post_repay(e: Repayment, ctx: Context, source: Source, period: str) -> tupl
         "已结清解保" if settled else ""
 
 
-def _post_default(e: Default, ctx: Context, source: Source, period: str) -> tuple[Posting, str]:
+def _post_default(e: Default, ctx: Context, source: Source, period: str,
+                  _pre=None) -> tuple[Posting, str]:
     g = ctx.book.guarantee(ctx.member.member_id, e.guarantee_id)
     detail = g.detail
     rule = ctx.params.rule(detail.product, detail.start_date)
@@ -191,7 +250,8 @@ def _post_default(e: Default, ctx: Context, source: Source, period: str) -> tupl
                    shares, interest=e.interest, claimed=e.claim and within, period=period), note
 
 
-def _post_recover(e: Recovery, ctx: Context, source: Source, period: str) -> tuple[Posting, str]:
+def _post_recover(e: Recovery, ctx: Context, source: Source, period: str,
+                  _pre=None) -> tuple[Posting, str]:
     g = ctx.book.guarantee(ctx.member.member_id, e.guarantee_id)
     net = e.amount - e.costs
     shares = rules.recovery_split(net, g.bore)

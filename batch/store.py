@@ -1,100 +1,35 @@
 """The ledger on disk: SQLite by default, any SQLAlchemy URL in its place.
 
-All storage is behind this module, so a server database can replace SQLite without touching the
-rules. Money is stored as integer fen (exact in every SQL engine). Rows are only ever inserted:
-a correction is a reversing posting, a withdrawn claim a negative claim row. One run writes
-everything it decided in one transaction.
+All storage is behind this module (and ``ledgerdb`` for the Book's running totals), so a server
+database can replace SQLite without touching the rules. Money is stored as integer fen. Postings,
+files, fund movements and claims are only ever inserted: a correction is a reversing posting, a
+withdrawn claim a negative claim row; the balance tables beside them are rewritten per key (see
+``tables.py``). One run writes everything it decided in one transaction.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Iterable
+from typing import Iterator
 
-from sqlalchemy import (BigInteger, Boolean, Column, Date, Integer, MetaData, String, Table, Text,
-                        create_engine, event, func, insert, select)
+from sqlalchemy import create_engine, delete, event, func, insert, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 
+from . import codec
+from .codec import fen, yuan  # noqa: F401  (re-exported: money as stored)
 from .ledger import Book, Fund
-from .model import Claim, FundKind, FundMove, Kind, NewGuarantee, PARTIES, Party, Posting, Product, Source
-from .money import FEN, ZERO
+from .ledgerdb import StoredBook, bulk_insert
+from .model import PARTIES, Claim, FundMove, Kind, Source
+from .money import ZERO
 from .outcome import ACCEPTED, PARTIAL, FilingOutcome
+from .tables import (BALANCE_TABLES, claims, files, fund_moves, member_totals, meta,  # noqa: F401
+                     postings, runs, withdrawn)
 
-meta = MetaData()
-
-
-def _money(name: str) -> Column:
-    return Column(name, BigInteger, nullable=False, default=0)
-
-
-runs = Table("runs", meta,
-             Column("run_id", String(40), primary_key=True),
-             Column("run_date", Date, nullable=False),
-             Column("started_at", String(40), nullable=False),
-             Column("finished_at", String(40), nullable=False))
-
-files = Table("files", meta,
-              Column("seq", Integer, primary_key=True, autoincrement=True),
-              Column("run_id", String(40), nullable=False, index=True),
-              Column("sha256", String(64), nullable=False, index=True),
-              Column("name", Text, nullable=False),
-              Column("member_id", String(40)), Column("period", String(7)),
-              Column("kind", String(8)), Column("status", String(12), nullable=False),
-              Column("receipt", Text), Column("destination", Text),
-              Column("duplicate_of", Text))
-
-postings = Table("postings", meta,
-                 Column("id", Integer, primary_key=True, autoincrement=True),
-                 Column("run_id", String(40), nullable=False),
-                 Column("filing_sha256", String(64), nullable=False),
-                 Column("key", String(200), nullable=False, unique=True),
-                 Column("kind", String(10), nullable=False),
-                 Column("member_id", String(40), nullable=False),
-                 Column("guarantee_id", String(80), nullable=False),
-                 Column("on", Date, nullable=False),
-                 Column("sha256", String(64), nullable=False, index=True),
-                 Column("file", Text, nullable=False), Column("sheet", String(20)),
-                 Column("row", Integer), Column("period", String(7)),
-                 _money("principal"), *[_money(p.value) for p in PARTIES], _money("fee"),
-                 _money("interest"), _money("gross"),
-                 Column("settled", Boolean, nullable=False), Column("claimed", Boolean, nullable=False),
-                 Column("sign", Integer, nullable=False), Column("reverses", String(200)),
-                 Column("detail", Text))
-
-fund_moves = Table("fund_moves", meta,
-                   Column("id", Integer, primary_key=True, autoincrement=True),
-                   Column("run_id", String(40), nullable=False),
-                   Column("on", Date, nullable=False), Column("kind", String(12), nullable=False),
-                   _money("amount"), _money("balance_after"),
-                   Column("member_id", String(40)), Column("guarantee_id", String(80)),
-                   Column("sha256", String(64)), Column("file", Text), Column("sheet", String(20)),
-                   Column("row", Integer), Column("claim_id", String(200), index=True),
-                   Column("note", Text), Column("input_key", Text))
-
-claims = Table("claims", meta,
-               Column("id", Integer, primary_key=True, autoincrement=True),
-               Column("run_id", String(40), nullable=False),
-               Column("claim_id", String(200), nullable=False, index=True),
-               Column("on", Date, nullable=False),
-               Column("member_id", String(40)), Column("guarantee_id", String(80)),
-               _money("amount"),
-               Column("sha256", String(64)), Column("file", Text), Column("sheet", String(20)),
-               Column("row", Integer))
-
-withdrawn = Table("withdrawn", meta,
-                  Column("sha256", String(64), primary_key=True),
-                  Column("by_sha256", String(64), nullable=False),
-                  Column("run_id", String(40), nullable=False))
-
-
-def fen(amount: Decimal) -> int:
-    return int(amount / FEN)
-
-
-def yuan(value: int | None) -> Decimal:
-    return (Decimal(value or 0) * FEN).quantize(FEN)
+LABELS = {k.value: k.label for k in Kind}
+UNKNOWN = "（未知）"
+ADDED_COLUMNS = {"postings": ("bank_id VARCHAR(40)", "product VARCHAR(4)", "city VARCHAR(20)")}
 
 
 def open_engine(url: str) -> Engine:
@@ -102,6 +37,7 @@ def open_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     meta.create_all(engine)
+    _migrate(engine)
     return engine
 
 
@@ -113,35 +49,82 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _migrate(engine: Engine) -> None:
+    """A ledger written before the balance tables existed: add the new columns, derive the
+    balances from its postings once."""
+    have = {c["name"] for c in inspect(engine).get_columns("postings")}
+    missing = [c for c in ADDED_COLUMNS["postings"] if c.split()[0] not in have]
+    with engine.begin() as conn:
+        for column in missing:
+            conn.execute(text(f"ALTER TABLE postings ADD COLUMN {column}"))
+        empty = conn.execute(select(member_totals.c.member_id).limit(1)).first() is None
+        if empty and conn.execute(select(postings.c.id).limit(1)).first() is not None:
+            rebuild(conn)
+
+
+def rebuild(conn: Connection) -> None:
+    """Derive every balance again from the postings alone, oldest first (a full replay)."""
+    for table in BALANCE_TABLES:
+        conn.execute(delete(table))
+    stored = StoredBook(conn)
+    book, last = stored.book(), 0
+    while True:
+        rows = conn.execute(select(postings).where(postings.c.id > last)
+                            .order_by(postings.c.id).limit(20000)).all()
+        if not rows:
+            return
+        for row in rows:
+            stored.upto = row.id - 1          # a guarantee fetched now: as before this posting
+            book.apply(codec.posting_from(row._mapping), record=False)
+        last = rows[-1].id
+        stored.write_back(book)
+
+
 # ---- loading ---------------------------------------------------------------------------
 
 @dataclass
 class Loaded:
-    """Everything a night needs from the ledger."""
+    """Everything a night needs from the ledger; the book fetches what it touches, lazily."""
     book: Book
     fund: Fund
-    posted: dict[str, str]          # sha256 -> name of the filing that posted those bytes
+    posted: Mapping[str, str]       # sha256 -> name of the filing that posted those bytes
     fund_input_keys: set[str]
     fund_history: list[tuple[date, Decimal]]
+    stored: StoredBook | None = None
+
+
+class Posted(Mapping):
+    """Which bytes were posted before, asked one sha256 at a time (never the whole list)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def _query(self):
+        return select(files.c.sha256, files.c.name).where(
+            files.c.status.in_((ACCEPTED, PARTIAL))).order_by(files.c.seq)
+
+    def __getitem__(self, sha256: str) -> str:
+        row = self.conn.execute(self._query().where(files.c.sha256 == sha256).limit(1)).first()
+        if row is None:
+            raise KeyError(sha256)
+        return row.name
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(r.sha256 for r in self.conn.execute(self._query())))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def load(engine: Engine) -> Loaded:
-    with engine.connect() as conn:
-        book = Book()
-        for row in conn.execute(select(postings).order_by(postings.c.id)):
-            book.apply(_posting(row._mapping))
-        out = _withdrawn(conn)
-        posted: dict[str, str] = {}
-        for row in conn.execute(select(files).order_by(files.c.seq)):
-            if row.status in (ACCEPTED, PARTIAL):
-                posted.setdefault(row.sha256, row.name)
-                if row.sha256 not in out:
-                    book.filings_by_period.setdefault((row.member_id, row.period), []).append(row.sha256)
-        return Loaded(book, _fund(conn), posted, _input_keys(conn), _history(conn))
+    """The ledger as it stands, on a connection of its own (kept open for the book's fetches)."""
+    return load_on(engine.connect())
 
 
-def _withdrawn(conn: Connection) -> set[str]:
-    return {r.sha256 for r in conn.execute(select(withdrawn.c.sha256))}
+def load_on(conn: Connection) -> Loaded:
+    stored = StoredBook(conn)
+    return Loaded(stored.book(), _fund(conn), Posted(conn), _input_keys(conn), _history(conn),
+                  stored)
 
 
 def _input_keys(conn: Connection) -> set[str]:
@@ -150,27 +133,26 @@ def _input_keys(conn: Connection) -> set[str]:
 
 
 def _fund(conn: Connection) -> Fund:
+    """The balance and the claims still waiting, summed in SQL."""
     balance = yuan(conn.execute(select(func.sum(fund_moves.c.amount))).scalar())
-    paid = dict(conn.execute(select(fund_moves.c.claim_id, func.sum(fund_moves.c.amount))
-                             .where(fund_moves.c.claim_id.is_not(None))
-                             .group_by(fund_moves.c.claim_id)).all())
-    waiting: dict[str, Claim] = {}
-    for r in conn.execute(select(claims).order_by(claims.c.id)):
-        c = waiting.get(r.claim_id)
-        if c is None:
-            source = Source(r.sha256, r.file, r.sheet, r.row) if r.sha256 else None
-            waiting[r.claim_id] = Claim(r.claim_id, r.on, r.member_id, r.guarantee_id,
-                                        yuan(r.amount), ZERO, source)
-        else:
-            waiting[r.claim_id] = Claim(c.claim_id, c.on, c.member_id, c.guarantee_id,
-                                        c.amount + yuan(r.amount), ZERO, c.source)
-    open_claims = []
-    for c in waiting.values():
-        unpaid = c.amount + yuan(paid.get(c.claim_id, 0))
-        if unpaid > 0:
-            open_claims.append(Claim(c.claim_id, c.on, c.member_id, c.guarantee_id, c.amount,
-                                     unpaid, c.source))
-    return Fund(balance, tuple(open_claims))
+    paid = (select(fund_moves.c.claim_id, func.sum(fund_moves.c.amount).label("paid"))
+            .where(fund_moves.c.claim_id.is_not(None)).group_by(fund_moves.c.claim_id)
+            .subquery())
+    owed = (select(claims.c.claim_id, func.min(claims.c.id).label("first"),
+                   func.sum(claims.c.amount).label("amount"))
+            .group_by(claims.c.claim_id).subquery())
+    q = (select(owed.c.claim_id, owed.c.amount, func.coalesce(paid.c.paid, 0).label("paid"),
+                claims.c.on, claims.c.member_id, claims.c.guarantee_id, claims.c.sha256,
+                claims.c.file, claims.c.sheet, claims.c.row)
+         .join(claims, claims.c.id == owed.c.first)
+         .outerjoin(paid, paid.c.claim_id == owed.c.claim_id)
+         .where(owed.c.amount + func.coalesce(paid.c.paid, 0) > 0).order_by(owed.c.first))
+    waiting = []
+    for r in conn.execute(q):
+        source = Source(r.sha256, r.file, r.sheet, r.row) if r.sha256 else None
+        waiting.append(Claim(r.claim_id, r.on, r.member_id, r.guarantee_id, yuan(r.amount),
+                             yuan(r.amount + r.paid), source))
+    return Fund(balance, tuple(waiting))
 
 
 def _history(conn: Connection) -> list[tuple[date, Decimal]]:
@@ -184,52 +166,9 @@ def _history(conn: Connection) -> list[tuple[date, Decimal]]:
     return out
 
 
-def _detail(text: str | None) -> NewGuarantee | None:
-    if not text:
-        return None
-    data = json.loads(text)
-    for key in ("loan_amount", "guaranteed_amount", "fee_rate", "reguarantor_share", "counter_amount"):
-        if data.get(key) is not None:
-            data[key] = Decimal(data[key])
-    for key in ("start_date", "maturity_date"):
-        data[key] = date.fromisoformat(data[key])
-    data["product"] = Product(data["product"])
-    from .model import Where
-    data["where"] = Where(**data["where"])
-    return NewGuarantee(**data)
-
-
-def _detail_json(g: NewGuarantee | None) -> str | None:
-    if g is None:
-        return None
-    data = {f.name: getattr(g, f.name) for f in fields(g)}
-    data["where"] = {k: getattr(g.where, k) for k in ("file", "sheet", "row")}
-    return json.dumps(data, default=str, ensure_ascii=False)
-
-
-def _posting(m) -> Posting:
-    return Posting(Kind(m["kind"]), m["member_id"], m["guarantee_id"], m["on"],
-                   Source(m["sha256"], m["file"], m["sheet"], m["row"]), yuan(m["principal"]),
-                   {p: yuan(m[p.value]) for p in PARTIES}, fee=yuan(m["fee"]),
-                   detail=_detail(m["detail"]), settled=m["settled"], interest=yuan(m["interest"]),
-                   gross=yuan(m["gross"]), claimed=m["claimed"], period=m["period"] or "",
-                   sign=m["sign"], reverses=m["reverses"] or "")
-
-
 # ---- saving ----------------------------------------------------------------------------
 
-def _posting_row(p: Posting, run_id: str, filing_sha: str) -> dict:
-    s = p.source
-    return {"run_id": run_id, "filing_sha256": filing_sha, "key": p.key, "kind": p.kind.value,
-            "member_id": p.member_id, "guarantee_id": p.guarantee_id, "on": p.on,
-            "sha256": s.sha256, "file": s.file, "sheet": s.sheet, "row": s.row, "period": p.period,
-            "principal": fen(p.principal), **{q.value: fen(p.shares.get(q, ZERO)) for q in PARTIES},
-            "fee": fen(p.fee), "interest": fen(p.interest), "gross": fen(p.gross),
-            "settled": p.settled, "claimed": p.claimed, "sign": p.sign, "reverses": p.reverses,
-            "detail": _detail_json(p.detail)}
-
-
-def _move_row(m: FundMove, run_id: str, input_key: str | None) -> dict:
+def move_row(m: FundMove, run_id: str, input_key: str | None) -> dict:
     s = m.source
     return {"run_id": run_id, "on": m.on, "kind": m.kind.value, "amount": fen(m.amount),
             "balance_after": fen(m.balance_after), "member_id": m.member_id,
@@ -239,12 +178,18 @@ def _move_row(m: FundMove, run_id: str, input_key: str | None) -> dict:
             "input_key": input_key}
 
 
-def _claim_row(c: Claim, amount: Decimal, run_id: str) -> dict:
+def claim_row(c: Claim, amount: Decimal, run_id: str) -> dict:
     s = c.source
     return {"run_id": run_id, "claim_id": c.claim_id, "on": c.on, "member_id": c.member_id,
             "guarantee_id": c.guarantee_id, "amount": fen(amount),
             "sha256": s.sha256 if s else None, "file": s.file if s else None,
             "sheet": s.sheet if s else None, "row": s.row if s else None}
+
+
+def file_row(f: FilingOutcome, run_id: str) -> dict:
+    return {"run_id": run_id, "sha256": f.filing.sha256, "name": f.path,
+            "member_id": f.member_id, "period": f.period, "kind": f.kind, "status": f.status,
+            "receipt": f.receipt, "destination": f.destination, "duplicate_of": f.duplicate_of}
 
 
 @dataclass(frozen=True)
@@ -258,36 +203,62 @@ class RunRecord:
     claim_changes: tuple[tuple[Claim, Decimal], ...]        # +amount created, -rest withdrawn
 
 
+def post_filing(conn: Connection, stored: StoredBook, book: Book, f: FilingOutcome,
+                run_id: str) -> None:
+    """One filing's rows of the ledger: its file line, postings (with their guarantee's bank,
+    product and city), the filings it withdrew; then the totals it changed."""
+    conn.execute(insert(files), [file_row(f, run_id)])
+    bulk_insert(conn, postings, (codec.posting_row(p, run_id, f.filing.sha256, attributes(book, p),
+                                                   stored.details)
+                                 for p in (*f.reversals, *f.postings)))
+    if f.withdrawn:
+        conn.execute(insert(withdrawn), [{"sha256": sha, "by_sha256": f.filing.sha256,
+                                          "run_id": run_id} for sha in f.withdrawn])
+    stored.write_back(book)
+
+
+def attributes(book: Book, p) -> tuple | None:
+    """Bank, product and city of a posting's guarantee (while the book still holds it)."""
+    g = dict.get(book.guarantees, (p.member_id, p.guarantee_id))
+    d = (g.detail if g is not None else None) or p.detail
+    return (d.bank_id, d.product.value, d.city) if d is not None else None
+
+
+def finish_run(conn: Connection, record: RunRecord) -> None:
+    """The run's own line, its fund movements and claims: the last rows before the commit."""
+    conn.execute(insert(runs), [{"run_id": record.run_id, "run_date": record.run_date,
+                                 "started_at": record.started_at.isoformat(),
+                                 "finished_at": record.finished_at.isoformat()}])
+    _insert(conn, fund_moves, [move_row(m, record.run_id, k) for m, k in record.fund_moves])
+    _insert(conn, claims, [claim_row(c, a, record.run_id) for c, a in record.claim_changes])
+
+
 def save_run(engine: Engine, record: RunRecord) -> None:
-    """Everything one run decided, in one transaction: all of it lands, or none of it."""
+    """A run decided in memory (tests, tools), stored in one transaction: its postings are
+    applied to the stored balances in order, as a night does filing by filing."""
     with engine.begin() as conn:
-        conn.execute(insert(runs), [{"run_id": record.run_id, "run_date": record.run_date,
-                                     "started_at": record.started_at.isoformat(),
-                                     "finished_at": record.finished_at.isoformat()}])
-        _insert(conn, files, [_file_row(f, record.run_id) for f in record.filings])
-        rows = [_posting_row(p, record.run_id, f.filing.sha256)
-                for f in record.filings for p in (*f.reversals, *f.postings)]
-        _insert(conn, postings, rows)
-        _insert(conn, fund_moves, [_move_row(m, record.run_id, k) for m, k in record.fund_moves])
-        _insert(conn, claims, [_claim_row(c, a, record.run_id) for c, a in record.claim_changes])
-        _insert(conn, withdrawn, [{"sha256": sha, "by_sha256": f.filing.sha256,
-                                   "run_id": record.run_id}
-                                  for f in record.filings for sha in _withdrawn_by(f)])
+        stored = StoredBook(conn)
+        book = stored.book()
+        for f in record.filings:
+            for p in (*f.reversals, *f.postings):
+                book.apply(p, record=False)
+            post_filing(conn, stored, book, f, record.run_id)
+        finish_run(conn, record)
 
 
-def _withdrawn_by(f: FilingOutcome) -> Iterable[str]:
-    return f.withdrawn
+def night_sums(conn: Connection, run_id: str) -> list[tuple]:
+    """The run's postings summed by member, bank, product, city and kind (signed, in yuan)."""
+    p = postings.c
+    amounts = [p.principal, p.fee, *(p[party.value] for party in PARTIES)]
+    q = (select(p.member_id, p.bank_id, p.product, p.city, p.kind, func.sum(p.sign),
+                *(func.sum(p.sign * a) for a in amounts))
+         .where(p.run_id == run_id).group_by(p.member_id, p.bank_id, p.product, p.city, p.kind))
+    return [(*r[:6], *(yuan(v) for v in r[6:])) for r in conn.execute(q)]
 
 
-def _insert(conn: Connection, table: Table, rows: list[dict]) -> None:
+def _insert(conn: Connection, table, rows: list[dict]) -> None:
     if rows:
         conn.execute(insert(table), rows)
-
-
-def _file_row(f: FilingOutcome, run_id: str) -> dict:
-    return {"run_id": run_id, "sha256": f.filing.sha256, "name": f.path,
-            "member_id": f.member_id, "period": f.period, "kind": f.kind, "status": f.status,
-            "receipt": f.receipt, "destination": f.destination, "duplicate_of": f.duplicate_of}
 
 
 def last_run_date(engine: Engine) -> date | None:

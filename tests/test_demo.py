@@ -6,6 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from stdnum.cn import uscc
 
 from batch.demo import NIGHTS, STAGING, build_demo, plan, run_demo, run_night
@@ -114,8 +115,18 @@ def test_the_correction_reverses_the_earlier_filing(demo):
                    and f.period == correction.period and f.kind == "正常")
     assert correction.status == "accepted"
     assert correction.withdrawn == (earlier.filing.sha256,)
-    assert len(correction.reversals) == len(earlier.postings) > 0
-    assert all(p.sign == -1 for p in correction.reversals)
+    # a run keeps its postings in the ledger, not in memory: count them there
+    reversals, originals = ledger_postings(demo[0], correction), ledger_postings(demo[0], earlier)
+    reversals = [p for p in reversals if p.reverses]
+    assert len(reversals) == len([p for p in originals if p.sign == 1]) > 0
+    assert all(p.sign == -1 for p in reversals)
+
+
+def ledger_postings(root: Path, filing) -> list:
+    engine = create_engine(f"sqlite:///{root / 'ledger.db'}")
+    with engine.connect() as conn:
+        return conn.execute(text("select sign, reverses from postings where filing_sha256 = :sha"),
+                            {"sha": filing.filing.sha256}).all()
 
 
 def test_run_demo_builds_and_runs_everything(tmp_path: Path):

@@ -105,12 +105,11 @@ def run() -> RunOutcome:
                       src("default", 2), balance_after=D("222437500.00")),
              FundMove(date(2026, 3, 20), FundKind.RECOVERY, D("150000.00"), "M001", "G001",
                       src("recover", 2), note=NASTY[0], balance_after=D("222587500.00")))
-    positions = (
-        Position("M002", "Z1", "B002", "ZY", "青岛市", "91370200MA3C0000X2", "青岛海湾",
-                 D("10000000.00"), D("8000000.00"), shares("1600000", "3200000", "2400000", "0",
-                                                         "800000")),
-        Position("M001", "G009", "B001", "LD", "济南市", "91370100MA3C0000X3", "济南泉城",
-                 D("500000.00"), D("500000.00"), shares("0", "250000", "250000", "0", "0")),
+    positions = (      # the open book as the ledger keeps it: by member, bank, product, city
+        Position("M002", "B002", "ZY", "青岛市", 1, D("8000000.00"),
+                 shares("1600000", "3200000", "2400000", "0", "800000")),
+        Position("M001", "B001", "LD", "济南市", 1, D("500000.00"),
+                 shares("0", "250000", "250000", "0", "0")),
     )
     members = (MemberPosition("M001", "济南担保", "济南市", "正常", D("10000000.00"), D("10"),
                               D("91000000.00"), D("9.1"), True),

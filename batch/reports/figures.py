@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable, Iterator
+from typing import Iterator, Sequence
 
 from .. import schema
 from ..model import PARTIES, Issue, Kind, Party, Posting
@@ -45,9 +45,9 @@ def run_postings(run: RunOutcome) -> Iterator[tuple[FilingOutcome, Posting]]:
 
 
 def attributes(run: RunOutcome) -> dict[tuple[str, str], Attrs]:
-    """(member, 业务编号) → bank/product/city, from open positions and this run's registrations."""
-    found = {(p.member_id, p.guarantee_id): Attrs(p.bank_id, p.product, p.city)
-             for p in run.positions}
+    """(member, 业务编号) → bank/product/city, from this run's registrations (a run built in
+    memory; a streamed run's postings carry their attributes from the ledger)."""
+    found: dict[tuple[str, str], Attrs] = {}
     for _, posting in run_postings(run):
         d = posting.detail
         if posting.kind is Kind.REGISTER and d is not None:
@@ -85,39 +85,102 @@ class Tally:
             self.recovered += p.signed(p.principal)
             self.recovered_fund += p.signed(p.shares.get(Party.FUND, ZERO))
 
+    def merge(self, other: "Tally") -> None:
+        self.new_count += other.new_count
+        self.new_loan += other.new_loan
+        self.repaid += other.repaid
+        self.outstanding += other.outstanding
+        self.defaulted += other.defaulted
+        self.recovered += other.recovered
+        self.recovered_fund += other.recovered_fund
+        self.fees += other.fees
+        for party in PARTIES:
+            self.exposure[party] += other.exposure[party]
+            self.compensation[party] += other.compensation[party]
+
     def add_position(self, pos: Position) -> None:
         self.outstanding += pos.outstanding
         for party in PARTIES:
             self.exposure[party] += pos.exposures.get(party, ZERO)
 
 
+GROUP_INDEX = {"member": 0, "bank": 1, "product": 2, "city": 3}
+
+
+def activity(run: RunOutcome) -> dict[tuple[str, str, str, str], Tally]:
+    """The night's posting figures by (member, bank, product, city)."""
+    if run.activity is not None:
+        return dict(run.activity)       # type: ignore[arg-type]
+    lookup = attributes(run)
+    found: dict[tuple[str, str, str, str], Tally] = {}
+    for _, p in run_postings(run):
+        a = lookup.get((p.member_id, p.guarantee_id), Attrs())
+        found.setdefault((p.member_id, a.bank, a.product, a.city), Tally()).add_posting(p)
+    return found
+
+
 def group(run: RunOutcome, by: str) -> dict[str, Tally]:
     """Tallies keyed by ``by``: 'member', 'bank', 'product' or 'city'."""
-    lookup = attributes(run)
-    posting_key: Callable[[Posting], str] = {
-        "member": lambda p: p.member_id,
-        "bank": lambda p: lookup.get((p.member_id, p.guarantee_id), Attrs()).bank,
-        "product": lambda p: lookup.get((p.member_id, p.guarantee_id), Attrs()).product,
-        "city": lambda p: lookup.get((p.member_id, p.guarantee_id), Attrs()).city,
-    }[by]
-    position_key: Callable[[Position], str] = {
-        "member": lambda x: x.member_id, "bank": lambda x: x.bank_id,
-        "product": lambda x: x.product, "city": lambda x: x.city}[by]
+    index = GROUP_INDEX[by]
     tallies: dict[str, Tally] = {}
-    for _, posting in run_postings(run):
-        tallies.setdefault(posting_key(posting) or UNKNOWN, Tally()).add_posting(posting)
+    for key, tally in activity(run).items():
+        tallies.setdefault(key[index] or UNKNOWN, Tally()).merge(tally)
     for position in run.positions:
-        tallies.setdefault(position_key(position) or UNKNOWN, Tally()).add_position(position)
+        key = (position.member_id, position.bank_id, position.product, position.city)[index]
+        tallies.setdefault(key or UNKNOWN, Tally()).add_position(position)
     return tallies
 
 
 def whole_run(run: RunOutcome) -> Tally:
     tally = Tally()
-    for _, posting in run_postings(run):
-        tally.add_posting(posting)
+    for part in activity(run).values():
+        tally.merge(part)
     for position in run.positions:
         tally.add_position(position)
     return tally
+
+
+def activity_from_sums(rows) -> dict[tuple[str, str, str, str], Tally]:
+    """Tallies from the ledger's per-group sums of the night's postings (signed, in yuan):
+    (member, bank, product, city, kind, count, principal, fee, bank, member, reguarantor, fund,
+    local)."""
+    found: dict[tuple[str, str, str, str], Tally] = {}
+    for member, bank, product, city, kind, count, principal, fee, *shares in rows:
+        t = found.setdefault((member, bank or UNKNOWN, product or UNKNOWN, city or UNKNOWN),
+                             Tally())
+        t.fees += fee
+        if kind == Kind.REGISTER.value:
+            t.new_count += count
+            t.new_loan += principal
+        elif kind == Kind.REPAY.value:
+            t.repaid += principal
+        elif kind == Kind.DEFAULT.value:
+            t.defaulted += principal
+            for party, amount in zip(PARTIES, shares):
+                t.compensation[party] += amount
+        else:
+            t.recovered += principal
+            t.recovered_fund += shares[PARTIES.index(Party.FUND)]
+    return found
+
+
+def detail_lines(run: RunOutcome) -> Iterator[Sequence[object]]:
+    """Every posting of a run built in memory as a 明细 line (see ``posting_line``)."""
+    lookup = attributes(run)
+    for _, p in run_postings(run):
+        a = lookup.get((p.member_id, p.guarantee_id), Attrs())
+        yield posting_line(p, (a.bank, a.product, a.city))
+
+
+def posting_line(p: Posting, attrs: tuple | None) -> tuple:
+    """A posting as a 明细 line: file, sheet, row, type, reversal, date, member, 业务编号, period,
+    bank, product, city, amount, the five shares (None where not shared), fee."""
+    bank, product, city = attrs or (UNKNOWN, UNKNOWN, UNKNOWN)
+    return (p.source.file, sheet_name(p.source.sheet), p.source.row or None, p.kind.label,
+            p.sign < 0, p.on, p.member_id, p.guarantee_id, p.period, bank or UNKNOWN,
+            product or UNKNOWN, city or UNKNOWN, p.signed(p.principal),
+            *(p.signed(p.shares[x]) if x in p.shares else None for x in PARTIES),
+            p.signed(p.fee))
 
 
 def computed_totals(run: RunOutcome) -> dict[str, Decimal | int]:

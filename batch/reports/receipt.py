@@ -17,7 +17,7 @@ from ..model import PARTIES, Issue, Party
 from ..money import ZERO, normalise_text
 from ..outcome import FilingOutcome, RowOutcome
 from .figures import file_issues, status_text
-from .xlsx import Col, Grid, atomic_workbook, write_pairs, write_table
+from .xlsx import Col, Grid, atomic_fast_workbook, write_pairs, write_table
 
 AUTHOR = "省再担保"
 SHARE_SHEETS = frozenset({"new", "default", "recover"})   # rows that carry computed shares
@@ -26,7 +26,7 @@ FEE_SHEETS = frozenset({"new"})
 
 def write_receipt(path: Path, filing: FilingOutcome, run_id: str, run_date: date) -> None:
     """Write the member's receipt for ``filing`` to ``path`` (atomically)."""
-    with atomic_workbook(path) as book:
+    with atomic_fast_workbook(path) as book:
         _summary(book.sheet("汇总"), filing, run_id, run_date)
         for sheet in schema.DATA_SHEETS:
             rows = filing.rows.get(sheet.key, ())
@@ -104,41 +104,47 @@ def _level(issue: Issue) -> str:
 
 # ---- one sheet per data sheet ---------------------------------------------------------------
 
-def _data_sheet(grid: Grid, sheet: schema.Sheet, rows: Sequence[RowOutcome]) -> None:
+def _data_sheet(grid, sheet: schema.Sheet, rows: Sequence[RowOutcome]) -> None:
     shares = sheet.key in SHARE_SHEETS or any(r.shares for r in rows)
     fee = sheet.key in FEE_SHEETS or any(r.fee is not None for r in rows)
     headers = ["原行号", *(c.header for c in sheet.columns), schema.RECEIPT_STATUS,
                schema.RECEIPT_NOTE]
     headers += list(schema.RECEIPT_SHARES) * shares + [schema.RECEIPT_FEE] * fee
     grid.header(0, headers)
+    kinds = ["int", *["text"] * (len(sheet.columns) + 2), *["money"] * (len(headers) - 3
+                                                                           - len(sheet.columns))]
+    styles = {}
+    for tint, verdict in (("", "good"), ("rejected", "bad")):
+        styles[tint] = [grid.book.fmt(k if k != "text" else "", tint) for k in kinds]
+        styles[tint][len(sheet.columns) + 1] = grid.book.fmt(tint, verdict)
     for r, outcome in enumerate(rows, start=1):
-        _data_row(grid, r, sheet, outcome, shares, fee)
+        _data_row(grid, r, sheet, outcome, shares, fee, kinds, styles)
     grid.finish(header_row=0, ncols=len(headers), last_row=len(rows), freeze_cols=1)
 
 
-def _data_row(grid: Grid, r: int, sheet: schema.Sheet, outcome: RowOutcome, shares: bool,
-              fee: bool) -> None:
-    tint = "" if outcome.accepted else "rejected"
-    issues = _row_issues(outcome)
-    marked = _marked_cells(sheet, issues)
-    grid.number(r, 0, outcome.row.where.row or None, tint, kind="int")
-    for i, text in enumerate(_member_cells(sheet, outcome.row.cells), start=1):
-        grid.text(r, i, text, tint, "error" if i - 1 in marked else "")
-        if i - 1 in marked:
-            grid.ws.write_comment(r, i, "\n".join(marked[i - 1]), {"author": AUTHOR,
-                                                                   "x_scale": 2, "y_scale": 1.5})
-    col = len(sheet.columns) + 1
-    status = schema.ACCEPTED if outcome.accepted else schema.REJECTED
-    grid.text(r, col, status, tint, "good" if outcome.accepted else "bad")
-    grid.text(r, col + 1, _note(issues, outcome.note), tint)
-    col += 2
+def _data_row(grid, r: int, sheet: schema.Sheet, outcome: RowOutcome, shares: bool, fee: bool,
+              kinds: list[str], styles: dict[str, list[int]]) -> None:
+    """One filed row: 原行号, the member's cells (bad ones red, with the message as a comment),
+    状态, 说明, the shares and the fee; a rejected row tinted."""
+    accepted = outcome.accepted
+    tint = "" if accepted else "rejected"
+    row_styles = styles[tint]
+    issues = _row_issues(outcome) if outcome.issues or outcome.row.issues else ()
+    marked = _marked_cells(sheet, issues) if issues else {}
+    status = schema.ACCEPTED if accepted else schema.REJECTED
+    values = [outcome.row.where.row or None, *_member_cells(sheet, outcome.row.cells), status,
+              _note(issues, outcome.note)]
     if shares:
-        for k, party in enumerate(PARTIES):
-            amount = outcome.shares.get(party) if outcome.shares else None
-            grid.money(r, col + k, amount, tint)
-        col += len(PARTIES)
+        values += [outcome.shares.get(p) for p in PARTIES] if outcome.shares else [None] * 5
     if fee:
-        grid.money(r, col, outcome.fee, tint)
+        values.append(outcome.fee)
+    if marked:
+        row_styles = list(row_styles)
+        for index in marked:
+            row_styles[index + 1] = grid.book.fmt(tint, "error")
+    grid.typed_row(r, kinds, values, row_styles)
+    for index, messages in marked.items():
+        grid.comment(r, index + 1, "\n".join(messages))
 
 
 def _row_issues(outcome: RowOutcome) -> tuple[Issue, ...]:

@@ -13,10 +13,10 @@ from typing import Callable, Sequence
 from .. import schema
 from ..model import PARTIES, Issue, Product
 from ..outcome import ACCEPTED, DUPLICATE, PARTIAL, REJECTED, RunOutcome
-from .figures import (STATUS_LABELS, TOTAL_LABELS, UNKNOWN, Tally, attributes, computed_totals,
-                      file_issues, group, run_postings, sheet_name, status_text, totals,
-                      whole_run)
-from .xlsx import YES, NO, Col, Grid, atomic_workbook, write_pairs, write_table
+from .figures import (STATUS_LABELS, TOTAL_LABELS, Tally, computed_totals, detail_lines,
+                      file_issues, group, sheet_name, status_text, totals, whole_run)
+from .fastxlsx import render_rows
+from .xlsx import YES, NO, Col, Grid, atomic_fast_workbook, write_pairs, write_table
 
 METRICS: tuple[Col, ...] = (
     Col("新增笔数", "int"), Col("新增贷款金额", "money"), Col("还款本金", "money"),
@@ -32,7 +32,7 @@ CHECKED = ("new_count", "new_loan_principal", "compensation_reguarantor", "compe
 
 def write_reconciliation(path: Path, run: RunOutcome) -> None:
     """Write 对账汇总.xlsx for ``run`` to ``path`` (atomically)."""
-    with atomic_workbook(path) as book:
+    with atomic_fast_workbook(path, PRESET) as book:
         _summary(book.sheet("汇总"), run)
         _by_member(book.sheet("按机构"), run)
         _by_simple(book.sheet("按银行"), run, "bank", ("银行编号", "银行名称"),
@@ -41,7 +41,7 @@ def write_reconciliation(path: Path, run: RunOutcome) -> None:
         _by_simple(book.sheet("按城市"), run, "city", ("所在市",), None)
         _files(book.sheet("文件清单"), run)
         _exceptions(book.sheet("异常清单"), run)
-        _detail(book.sheet("明细"), run)
+        _detail(book, run)
 
 
 def metric_values(t: Tally) -> list[object]:
@@ -174,21 +174,62 @@ def _exceptions(grid: Grid, run: RunOutcome) -> None:
                 row_styles=[("rejected",) if r[6] == "错误" else () for r in rows])
 
 
-def _detail(grid: Grid, run: RunOutcome) -> None:
-    cols = [Col("来源文件"), Col("工作表"), Col("行号", "int", total=False), Col("类型"),
-            Col("冲回"), Col("日期", "date"), Col("机构编号"), Col("业务编号"), Col("报送期间"),
-            Col("银行"), Col("产品"), Col("所在市"), Col("金额", "money"),
-            *(Col(h, "money") for h in schema.RECEIPT_SHARES), Col(schema.RECEIPT_FEE, "money")]
-    lookup = attributes(run)
-    rows, styles = [], []
-    for _, p in run_postings(run):
-        a = lookup.get((p.member_id, p.guarantee_id))
-        rows.append([p.source.file, sheet_name(p.source.sheet),
-                     p.source.row or None, p.kind.label, YES if p.sign < 0 else "", p.on,
-                     p.member_id, p.guarantee_id, p.period, a.bank if a else UNKNOWN,
-                     a.product if a else UNKNOWN, a.city if a else UNKNOWN,
-                     p.signed(p.principal),
-                     *(p.signed(p.shares[x]) if x in p.shares else None for x in PARTIES),
-                     p.signed(p.fee)])
-        styles.append(("warning",) if p.sign < 0 else ())
-    write_table(grid, cols, rows, freeze_cols=1, row_styles=styles)
+DETAIL_COLS = (Col("来源文件"), Col("工作表"), Col("行号", "int", total=False), Col("类型"),
+               Col("冲回"), Col("日期", "date"), Col("机构编号"), Col("业务编号"), Col("报送期间"),
+               Col("银行"), Col("产品"), Col("所在市"), Col("金额", "money"),
+               *(Col(h, "money") for h in schema.RECEIPT_SHARES),
+               Col(schema.RECEIPT_FEE, "money"))
+DETAIL_KINDS = [c.kind if c.kind in ("money", "date", "int") else "text" for c in DETAIL_COLS]
+SHEET_ROWS = 1_048_575          # Excel's last row less the header: more goes on 明细(2), ...
+# The 明细 styles are registered first in the workbook, so rows rendered in a worker process
+# before the workbook exists (``detail_part``) carry the right style numbers.
+PRESET = tuple(dict.fromkeys(
+    key for kind in DETAIL_KINDS for key in (((kind,) if kind != "text" else ()),
+                                             ((kind, "warning") if kind != "text" else ("warning",)))
+    if key))
+_PRESET_ID = {key: i + 1 for i, key in enumerate(PRESET)}
+
+
+def _detail_styles(reversal: bool) -> list[int]:
+    keys = [((k,) if k != "text" else ()) + (("warning",) if reversal else ()) for k in DETAIL_KINDS]
+    return [_PRESET_ID.get(k, 0) for k in keys]
+
+
+PLAIN, REVERSED = _detail_styles(False), _detail_styles(True)
+
+
+def _detail_row(line) -> tuple[list, list[int]]:
+    values = list(line)
+    values[4] = YES if line[4] else ""
+    return values, (REVERSED if line[4] else PLAIN)
+
+
+def detail_part(path: Path, first_row: int, lines) -> dict[int, int]:
+    """Some 明细 lines rendered from sheet row ``first_row`` on (in a worker, during the night);
+    the reconciliation adopts the file later. Returns the columns' widths."""
+    return render_rows(path, first_row, DETAIL_KINDS, [_detail_row(line) for line in lines])
+
+
+def _detail(book, run: RunOutcome) -> None:
+    """Every posting: rendered during the night (``run.detail_parts``) or, for a run built in
+    memory, here line by line. More than Excel's rows go on 明细(2), 明细(3), ..."""
+    grids: dict[int, object] = {}
+
+    def sheet(part: int):
+        if part not in grids:
+            grids[part] = book.sheet("明细" if part == 1 else f"明细({part})")
+            grids[part].header(0, [c.header for c in DETAIL_COLS])
+        return grids[part]
+
+    sheet(1)
+    if run.detail_parts is not None:
+        for part, path, last_row, widths in run.detail_parts:
+            sheet(part).adopt(path, last_row, len(DETAIL_COLS) - 1, widths)
+    else:
+        for n, line in enumerate(detail_lines(run)):
+            part, r = divmod(n, SHEET_ROWS)
+            values, styles = _detail_row(line)
+            sheet(part + 1).typed_row(r + 1, DETAIL_KINDS, values, styles)
+    for grid in grids.values():
+        grid.finish(header_row=0, ncols=len(DETAIL_COLS), last_row=max(grid.max_row, 0),
+                    freeze_cols=1)

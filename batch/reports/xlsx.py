@@ -15,9 +15,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import xlsxwriter
+
+if TYPE_CHECKING:
+    from .fastxlsx import FastBook
 
 OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
            "remove_timezone": True}
@@ -117,6 +120,23 @@ def atomic_workbook(path: Path) -> Iterator[Book]:
         book.workbook.close()
 
 
+@contextmanager
+def atomic_fast_workbook(path: Path, preset: Sequence[tuple[str, ...]] = ()) -> Iterator["FastBook"]:
+    """The same for a bulk workbook written by the streamed writer (``fastxlsx``); ``preset``
+    style combinations take the first style numbers, in order."""
+    from .fastxlsx import FastBook
+    with atomic_path(path) as tmp:
+        book = FastBook(tmp)
+        for key in preset:
+            book.fmt(*key)
+        try:
+            yield book
+        except BaseException:
+            book.discard()
+            raise
+        book.close()
+
+
 class Grid:
     """One worksheet: typed cell writers that also track each column's width."""
 
@@ -165,6 +185,9 @@ class Grid:
 
     def blank(self, row: int, col: int, *styles: str) -> None:
         self.ws.write_blank(row, col, None, self.book.fmt(*styles))
+
+    def comment(self, row: int, col: int, text: str) -> None:
+        self.ws.write_comment(row, col, text, {"author": "省再担保", "x_scale": 2, "y_scale": 1.5})
 
     def cell(self, row: int, col: int, kind: str, value: object, *styles: str) -> None:
         """Write ``value`` as a cell of ``kind``: text, money, date, int, number, percent."""

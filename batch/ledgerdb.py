@@ -1,0 +1,374 @@
+"""The Book's running totals in SQL: fetched by key, prefetched a filing at a time, written back.
+
+Replaying every posting into a Book each night cost time and memory in proportion to the whole
+ledger (a national fund holds millions of guarantees). Instead the store keeps each of the Book's
+totals in a balance table (``tables.py``) and a night's Book fetches only the keys its filings
+touch: ``prefetch`` loads a filing's guarantees, borrowers, banks, contracts and its member's
+totals with a few indexed IN-queries; a key missed there is fetched alone (``Book`` asks through
+``Cached``). ``write_back`` stores what the filing changed in the night's open transaction and
+lets go of the per-guarantee entries, so memory stays flat however many filings a night holds.
+The Book's arithmetic is unchanged: the totals equal a full replay (``rebuild`` does one, and a
+test compares the two).
+"""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Iterable
+
+from operator import itemgetter
+
+from sqlalchemy import Date, delete, insert, select, text
+from sqlalchemy.engine import Connection
+
+from . import codec
+from .ledger import Book, Guarantee, restore
+from .model import Posting
+from .outcome import ACCEPTED, PARTIAL
+from .tables import (borrower_totals, contract_members, files, member_banks,
+                     member_borrowers, member_products, member_totals, position_totals, postings,
+                     withdrawn)
+
+CHUNK = 500
+PER_GUARANTEE = ("guarantees", "borrower_outstanding", "member_borrower", "borrower_type",
+                 "contracts", "postings_by_source")
+
+
+def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+class StoredBook:
+    """One connection's view of the balances; the Book it makes reads through it."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.members_loaded: set[str] = set()
+        self.details: dict[int, str | None] = {}      # detail JSON by object, until written
+        self.upto: int | None = None                  # replaying: postings stored so far
+        # On SQLite the lookups go straight to the driver (same connection, same transaction):
+        # SQLAlchemy's result machinery cost more than the indexed queries themselves.
+        self.raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+
+    def book(self) -> Book:
+        member = self._unless_loaded
+        return Book({"guarantees": self.guarantee, "borrower_outstanding": self.borrower,
+                     "member_borrower": lambda k: self.member_borrower(k, 0),
+                     "borrower_type": lambda k: self.member_borrower(k, 1),
+                     "member_weighted": member(lambda k: self.weighted(k), whole=True),
+                     "member_bank": member(self.member_bank),
+                     "registered_principal": member(lambda k: self.member_product(k, 0)),
+                     "defaulted_principal": member(lambda k: self.member_product(k, 1)),
+                     "contracts": self.contract, "positions": member(self.position),
+                     "postings_by_source": self.postings_of,
+                     "filings_by_period": self.period_filings})
+
+    def _unless_loaded(self, fetch, whole: bool = False):
+        """A member-level key of a member whose totals are all loaded is known to be absent."""
+        def fetch_key(key):
+            member = key if whole else key[0]
+            return None if member in self.members_loaded else fetch(key)
+        return fetch_key
+
+    # ---- one key at a time (what prefetch did not foresee) ---------------------------------
+
+    def guarantee(self, key: tuple[str, str]) -> Guarantee | None:
+        return self._guarantees(key[0], [key[1]]).get(key)
+
+    def _guarantees(self, member_id: str, ids: list[str]) -> dict:
+        """Guarantees rebuilt from their postings (the index on member and 业务编号 finds them);
+        ``upto`` limits them to postings already replayed (``store.rebuild``)."""
+        history: dict[tuple[str, str], list[Posting]] = {}
+        for part in _chunks(ids):
+            for m in self._posting_rows(member_id, part):
+                history.setdefault((member_id, m["guarantee_id"]), []).append(codec.posting_from(m))
+        return {k: restore(k[0], k[1], ps) for k, ps in history.items()}
+
+    def _posting_rows(self, member_id: str, ids: list[str]) -> Iterable[dict]:
+        """Posting rows of some guarantees, oldest first."""
+        names = [c.name for c in postings.columns]
+        upto = " AND id <= ?" if self.upto is not None else ""
+        sql = (f'SELECT {", ".join(chr(34) + n + chr(34) for n in names)} FROM postings '
+               f"WHERE member_id = ?{upto} AND guarantee_id IN ({{}}) ORDER BY id")
+        fixed = (member_id,) + ((self.upto,) if self.upto is not None else ())
+        for row in self._select_in(sql, fixed, ids):
+            m = dict(zip(names, row))
+            if isinstance(m["on"], str):
+                m["on"] = date.fromisoformat(m["on"])
+            m["settled"], m["claimed"] = bool(m["settled"]), bool(m["claimed"])
+            yield m
+
+    def _select_in(self, sql: str, fixed: tuple, ids: list) -> Iterable[tuple]:
+        """``sql`` (qmark style) ends in ``IN ({})``: its rows over ``ids``, a chunk at a time."""
+        for part in _chunks(ids):
+            marks = ", ".join("?" * len(part))
+            if self.raw is not None:
+                yield from self.raw.execute(sql.format(marks), (*fixed, *part))
+                continue
+            pieces = sql.format(marks).split("?")
+            named = "".join(f"{piece}:p{i}" for i, piece in enumerate(pieces[:-1])) + pieces[-1]
+            args = {f"p{i}": v for i, v in enumerate((*fixed, *part))}
+            yield from self.conn.execute(text(named), args)
+
+    def borrower(self, borrower_id: str) -> Decimal | None:
+        value = self.conn.execute(select(borrower_totals.c.outstanding).where(
+            borrower_totals.c.borrower_id == borrower_id)).scalar()
+        return None if value is None else codec.yuan(value)
+
+    def member_borrower(self, key: tuple[str, str], part: int):
+        row = self.conn.execute(select(member_borrowers.c.liability, member_borrowers.c.borrower_type)
+                                .where(member_borrowers.c.member_id == key[0],
+                                       member_borrowers.c.borrower_id == key[1])).first()
+        if row is None:
+            return None
+        return codec.yuan(row[0]) if part == 0 else row[1]
+
+    def weighted(self, member_id: str) -> Decimal | None:
+        value = self.conn.execute(select(member_totals.c.weighted).where(
+            member_totals.c.member_id == member_id)).scalar()
+        return None if value is None else Decimal(value)
+
+    def member_bank(self, key: tuple[str, str]) -> Decimal | None:
+        value = self.conn.execute(select(member_banks.c.liability).where(
+            member_banks.c.member_id == key[0], member_banks.c.bank_id == key[1])).scalar()
+        return None if value is None else codec.yuan(value)
+
+    def member_product(self, key: tuple[str, str], part: int) -> Decimal | None:
+        row = self.conn.execute(select(member_products.c.registered, member_products.c.defaulted)
+                                .where(member_products.c.member_id == key[0],
+                                       member_products.c.product == key[1])).first()
+        return None if row is None else codec.yuan(row[part])
+
+    def contract(self, key: tuple[str, str]) -> set[str] | None:
+        found = {r[0] for r in self.conn.execute(select(contract_members.c.member_id).where(
+            contract_members.c.bank_id == key[0], contract_members.c.contract_no == key[1]))}
+        return found or None
+
+    def position(self, key: tuple[str, str, str, str]) -> tuple | None:
+        c = position_totals.c
+        row = self.conn.execute(select(position_totals).where(
+            c.member_id == key[0], c.bank_id == key[1], c.product == key[2],
+            c.city == key[3])).first()
+        return codec.position_from(row._mapping) if row else None
+
+    def postings_of(self, sha256: str) -> list[Posting]:
+        q = select(postings).where(postings.c.sha256 == sha256).order_by(postings.c.id)
+        return [codec.posting_from(r._mapping) for r in self.conn.execute(q)]
+
+    def period_filings(self, key: tuple[str, str]) -> list[str]:
+        """The accepted filings of a member and period not withdrawn by a correction."""
+        q = (select(files.c.sha256).where(files.c.member_id == key[0], files.c.period == key[1],
+                                          files.c.status.in_((ACCEPTED, PARTIAL)),
+                                          files.c.sha256.not_in(select(withdrawn.c.sha256)))
+             .order_by(files.c.seq))
+        found: list[str] = []
+        for (sha,) in self.conn.execute(q):
+            if sha not in found:
+                found.append(sha)
+        return found
+
+    def all_positions(self, book: Book) -> list[tuple[tuple, tuple]]:
+        """The whole open book by group: the stored totals with tonight's changes over them."""
+        stored = {(r.member_id, r.bank_id, r.product, r.city): codec.position_from(r._mapping)
+                  for r in self.conn.execute(select(position_totals))}
+        stored.update(book.positions)
+        return list(stored.items())
+
+    def member_weights(self, book: Book, member_ids: Iterable[str]) -> None:
+        """Load every member's weighted liability at once (the reconciliation lists them all)."""
+        ids = [m for m in member_ids if not dict.__contains__(book.member_weighted, m)]
+        found = {}
+        for part in _chunks(ids):
+            found.update({m: Decimal(w) for m, w in self.conn.execute(
+                select(member_totals.c.member_id, member_totals.c.weighted)
+                .where(member_totals.c.member_id.in_(part)))})
+        book.member_weighted.fill(found, ids)
+
+    # ---- a filing's keys in a few queries ---------------------------------------------------
+
+    def prefetch(self, book: Book, member_id: str, rows_by_sheet) -> None:
+        """Load what one filing's rows will ask of the book: its guarantees, their borrowers and
+        contracts, and (once a night) its member's own totals."""
+        records = [r.record for rows in rows_by_sheet.values() for r in rows
+                   if r.record is not None]
+        gids = sorted({r.guarantee_id for r in records})
+        keys = [(member_id, g) for g in gids if not dict.__contains__(book.guarantees,
+                                                                        (member_id, g))]
+        found = self._guarantees(member_id, [k[1] for k in keys])
+        book.guarantees.fill(found, keys)
+        new = [r for r in records if hasattr(r, "borrower_id")]
+        details = new + [g.detail for g in found.values() if g.detail is not None]
+        self._borrowers(book, member_id, {d.borrower_id for d in details})
+        self._contracts(book, {(d.bank_id, d.loan_contract_no) for d in new})
+        self._member(book, member_id)
+
+    def _borrowers(self, book: Book, member_id: str, ids: set[str]) -> None:
+        todo = sorted(b for b in ids if not dict.__contains__(book.borrower_outstanding, b))
+        found = {b: codec.yuan(v) for b, v in self._select_in(
+            "SELECT borrower_id, outstanding FROM borrower_totals WHERE borrower_id IN ({})",
+            (), todo)}
+        book.borrower_outstanding.fill(found, todo)
+        keys = sorted((member_id, b) for b in ids
+                      if not dict.__contains__(book.member_borrower, (member_id, b)))
+        liability, kind = {}, {}
+        for b, value, borrower_type in self._select_in(
+                "SELECT borrower_id, liability, borrower_type FROM member_borrowers "
+                "WHERE member_id = ? AND borrower_id IN ({})", (member_id,), [k[1] for k in keys]):
+            liability[(member_id, b)] = codec.yuan(value)
+            kind[(member_id, b)] = borrower_type
+        book.member_borrower.fill(liability, keys)
+        book.borrower_type.fill(kind, keys)
+
+    def _contracts(self, book: Book, keys: set[tuple[str, str]]) -> None:
+        todo = sorted(k for k in keys if not dict.__contains__(book.contracts, k))
+        found: dict = {}
+        for bank, numbers in _by_bank(todo).items():
+            for number, member in self._select_in(
+                    "SELECT contract_no, member_id FROM contract_members "
+                    "WHERE bank_id = ? AND contract_no IN ({})", (bank,), numbers):
+                found.setdefault((bank, number), set()).add(member)
+        book.contracts.fill(found, todo)
+
+    def _member(self, book: Book, member_id: str) -> None:
+        """A member's totals: weighted liability, by bank, by product, its open book."""
+        if member_id in self.members_loaded:
+            return
+        self.members_loaded.add(member_id)
+        conn, m = self.conn, member_id
+        weighted = conn.execute(select(member_totals.c.weighted).where(
+            member_totals.c.member_id == m)).scalar()
+        book.member_weighted.fill({m: Decimal(weighted)} if weighted else {}, [m])
+        banks = {(m, r.bank_id): codec.yuan(r.liability) for r in conn.execute(
+            select(member_banks).where(member_banks.c.member_id == m))}
+        book.member_bank.fill(banks, banks)
+        products = conn.execute(select(member_products).where(
+            member_products.c.member_id == m)).all()
+        book.registered_principal.fill({(m, r.product): codec.yuan(r.registered)
+                                        for r in products}, [(m, r.product) for r in products])
+        book.defaulted_principal.fill({(m, r.product): codec.yuan(r.defaulted)
+                                       for r in products}, [(m, r.product) for r in products])
+        book.positions.fill(
+            {(m, r.bank_id, r.product, r.city): codec.position_from(r._mapping)
+             for r in conn.execute(select(position_totals).where(position_totals.c.member_id == m))})
+
+    # ---- what a filing changed --------------------------------------------------------------
+
+    def write_back(self, book: Book) -> None:
+        """Store every total the book changed since the last write (a guarantee is its postings,
+        stored by the caller); let go of per-guarantee entries."""
+        conn = self.conn
+        self.details.clear()
+        upsert(conn, borrower_totals, ({"borrower_id": b, "outstanding": codec.fen(v)}
+                                       for b, v in book.borrower_outstanding.changed().items()))
+        pairs = book.member_borrower.dirty | book.borrower_type.dirty
+        upsert(conn, member_borrowers, (
+            {"member_id": k[0], "borrower_id": k[1], "liability": codec.fen(book.member_borrower[k]),
+             "borrower_type": book.borrower_type.get(k)} for k in pairs))
+        upsert(conn, member_totals, [{"member_id": m, "weighted": str(v)}
+                                     for m, v in book.member_weighted.changed().items()])
+        upsert(conn, member_banks, [{"member_id": k[0], "bank_id": k[1], "liability": codec.fen(v)}
+                                    for k, v in book.member_bank.changed().items()])
+        products = book.registered_principal.dirty | book.defaulted_principal.dirty
+        upsert(conn, member_products, [
+            {"member_id": k[0], "product": k[1], "registered": codec.fen(book.registered_principal[k]),
+             "defaulted": codec.fen(book.defaulted_principal[k])} for k in products])
+        upsert(conn, position_totals, [codec.position_row(k, v)
+                                       for k, v in book.positions.changed().items()])
+        self._write_contracts(book.contracts.changed(), book.contracts_shrunk)
+        book.contracts_shrunk.clear()
+        for name in ("member_weighted", "member_bank", "registered_principal",
+                     "defaulted_principal", "positions", "filings_by_period"):
+            getattr(book, name).dirty.clear()
+        for name in PER_GUARANTEE:
+            getattr(book, name).evict()
+
+    def _write_contracts(self, changed: dict, shrunk: set) -> None:
+        """Members added to a contract are inserted (kept if already there); a contract a
+        member was withdrawn from (a correction) is rewritten whole."""
+        c = contract_members.c
+        rewrite = sorted(k for k in changed if k in shrunk)
+        for bank, numbers in _by_bank(rewrite).items():
+            for part in _chunks(numbers):
+                self.conn.execute(delete(contract_members).where(c.bank_id == bank,
+                                                                 c.contract_no.in_(part)))
+        upsert(self.conn, contract_members, ({"bank_id": k[0], "contract_no": k[1], "member_id": m}
+                                             for k in sorted(changed)
+                                             for m in sorted(changed[k] or ())))
+
+
+def _by_bank(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for bank, number in keys:
+        grouped.setdefault(bank, []).append(number)
+    return grouped
+
+
+BATCH = 5000          # rows per executemany: a 300,000-row filing never builds them all at once
+
+
+def upsert(conn: Connection, table, rows: Iterable[dict]) -> None:
+    """Insert or replace by primary key (SQLite and PostgreSQL natively, others by delete+insert)."""
+    pk = [c.name for c in table.primary_key]
+    for part in _batches(rows):
+        if conn.dialect.name == "sqlite":
+            _sqlite_many(conn, table, part, pk)
+        elif conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+            stmt = pg_insert(table)
+            rest = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in pk}
+            stmt = (stmt.on_conflict_do_update(index_elements=pk, set_=rest) if rest
+                    else stmt.on_conflict_do_nothing(index_elements=pk))
+            conn.execute(stmt, part)
+        else:
+            for row in part:
+                conn.execute(delete(table).where(*(table.c[k] == row[k] for k in pk)))
+            conn.execute(insert(table), part)
+
+
+def bulk_insert(conn: Connection, table, rows: Iterable[dict]) -> None:
+    """Many rows, a batch per executemany (on SQLite straight through the driver: the Core path
+    costs ~4× more per row, which matters at a million postings a night)."""
+    for part in _batches(rows):
+        if conn.dialect.name == "sqlite":
+            _sqlite_many(conn, table, part, None)
+        else:
+            conn.execute(insert(table), part)
+
+
+def _batches(rows: Iterable[dict]) -> Iterable[list[dict]]:
+    part: list[dict] = []
+    for row in rows:
+        part.append(row)
+        if len(part) >= BATCH:
+            yield part
+            part = []
+    if part:
+        yield part
+
+
+def _sqlite_many(conn: Connection, table, rows: list[dict], pk: list[str] | None) -> None:
+    columns = [c for c in table.columns if c.name in rows[0]]
+    names = [c.name for c in columns]
+    sql = (f'INSERT INTO "{table.name}" ({", ".join(f"{chr(34)}{n}{chr(34)}" for n in names)}) '
+           f'VALUES ({", ".join("?" * len(names))})')
+    rest = [n for n in names if n not in (pk or ())]
+    if pk is not None and rest:
+        sql += (f' ON CONFLICT ({", ".join(pk)}) DO UPDATE SET '
+                + ", ".join(f'"{n}" = excluded."{n}"' for n in rest))
+    elif pk is not None:
+        sql += " ON CONFLICT DO NOTHING"
+    dates = [i for i, c in enumerate(columns) if isinstance(c.type, Date)]
+    get = itemgetter(*names)
+    values = [get(r) for r in rows] if len(names) > 1 else [(get(r),) for r in rows]
+    if dates:
+        values = [_iso(v, dates) for v in values]
+    conn.connection.driver_connection.executemany(sql, values)
+
+
+def _iso(values: tuple, dates: list[int]) -> tuple:
+    out = list(values)
+    for i in dates:
+        if out[i] is not None:
+            out[i] = out[i].isoformat()
+    return tuple(out)

@@ -1,0 +1,130 @@
+"""The ledger's tables. Postings, files, fund movements and claims are the record: rows are only
+ever inserted. A guarantee is its postings (indexed by member and 业务编号: a night reads the few
+it touches). Beside them the *balances* keep the Book's running totals that span guarantees,
+keyed as the checks ask for them (per borrower, member and borrower, member, member and bank,
+member and product, contract, and the open book by member, bank, product and city): each run
+rewrites the keys it changed, in the same transaction as the postings that changed them.
+``store.rebuild`` derives them again from the postings alone.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Boolean, Column, Date, Index, Integer, MetaData, String, Table,
+                        Text)
+
+from .model import PARTIES
+
+meta = MetaData()
+
+
+def _money(name: str) -> Column:
+    return Column(name, BigInteger, nullable=False, default=0)
+
+
+def _parties(prefix: str) -> list[Column]:
+    return [_money(f"{prefix}{p.value}") for p in PARTIES]
+
+
+runs = Table("runs", meta,
+             Column("run_id", String(40), primary_key=True),
+             Column("run_date", Date, nullable=False),
+             Column("started_at", String(40), nullable=False),
+             Column("finished_at", String(40), nullable=False))
+
+files = Table("files", meta,
+              Column("seq", Integer, primary_key=True, autoincrement=True),
+              Column("run_id", String(40), nullable=False, index=True),
+              Column("sha256", String(64), nullable=False, index=True),
+              Column("name", Text, nullable=False),
+              Column("member_id", String(40)), Column("period", String(7)),
+              Column("kind", String(8)), Column("status", String(12), nullable=False),
+              Column("receipt", Text), Column("destination", Text),
+              Column("duplicate_of", Text),
+              Index("ix_files_period", "member_id", "period"))
+
+postings = Table("postings", meta,
+                 Column("id", Integer, primary_key=True, autoincrement=True),
+                 Column("run_id", String(40), nullable=False),
+                 Column("filing_sha256", String(64), nullable=False),
+                 Column("key", String(200), nullable=False, unique=True),
+                 Column("kind", String(10), nullable=False),
+                 Column("member_id", String(40), nullable=False),
+                 Column("guarantee_id", String(80), nullable=False),
+                 Column("on", Date, nullable=False),
+                 Column("sha256", String(64), nullable=False, index=True),
+                 Column("file", Text, nullable=False), Column("sheet", String(20)),
+                 Column("row", Integer), Column("period", String(7)),
+                 _money("principal"), *[_money(p.value) for p in PARTIES], _money("fee"),
+                 _money("interest"), _money("gross"),
+                 Column("settled", Boolean, nullable=False), Column("claimed", Boolean, nullable=False),
+                 Column("sign", Integer, nullable=False), Column("reverses", String(200)),
+                 Column("detail", Text),
+                 Column("bank_id", String(40)), Column("product", String(4)),
+                 Column("city", String(20)),
+                 Index("ix_postings_guarantee", "member_id", "guarantee_id"),
+                 Index("ix_postings_run", "run_id"))
+
+fund_moves = Table("fund_moves", meta,
+                   Column("id", Integer, primary_key=True, autoincrement=True),
+                   Column("run_id", String(40), nullable=False),
+                   Column("on", Date, nullable=False), Column("kind", String(12), nullable=False),
+                   _money("amount"), _money("balance_after"),
+                   Column("member_id", String(40)), Column("guarantee_id", String(80)),
+                   Column("sha256", String(64)), Column("file", Text), Column("sheet", String(20)),
+                   Column("row", Integer), Column("claim_id", String(200), index=True),
+                   Column("note", Text), Column("input_key", Text))
+
+claims = Table("claims", meta,
+               Column("id", Integer, primary_key=True, autoincrement=True),
+               Column("run_id", String(40), nullable=False),
+               Column("claim_id", String(200), nullable=False, index=True),
+               Column("on", Date, nullable=False),
+               Column("member_id", String(40)), Column("guarantee_id", String(80)),
+               _money("amount"),
+               Column("sha256", String(64)), Column("file", Text), Column("sheet", String(20)),
+               Column("row", Integer))
+
+withdrawn = Table("withdrawn", meta,
+                  Column("sha256", String(64), primary_key=True),
+                  Column("by_sha256", String(64), nullable=False),
+                  Column("run_id", String(40), nullable=False))
+
+
+# ---- balances: the Book's running totals ----------------------------------------------------
+
+borrower_totals = Table("borrower_totals", meta,
+                        Column("borrower_id", String(40), primary_key=True),
+                        _money("outstanding"))
+
+member_borrowers = Table("member_borrowers", meta,
+                         Column("member_id", String(40), primary_key=True),
+                         Column("borrower_id", String(40), primary_key=True),
+                         _money("liability"), Column("borrower_type", String(20)))
+
+member_totals = Table("member_totals", meta,
+                      Column("member_id", String(40), primary_key=True),
+                      Column("weighted", String(40), nullable=False))    # exact decimal text
+
+member_banks = Table("member_banks", meta,
+                     Column("member_id", String(40), primary_key=True),
+                     Column("bank_id", String(40), primary_key=True), _money("liability"))
+
+member_products = Table("member_products", meta,
+                        Column("member_id", String(40), primary_key=True),
+                        Column("product", String(4), primary_key=True),
+                        _money("registered"), _money("defaulted"))
+
+contract_members = Table("contract_members", meta,
+                         Column("bank_id", String(40), primary_key=True),
+                         Column("contract_no", String(80), primary_key=True),
+                         Column("member_id", String(40), primary_key=True))
+
+position_totals = Table("position_totals", meta,
+                        Column("member_id", String(40), primary_key=True),
+                        Column("bank_id", String(40), primary_key=True),
+                        Column("product", String(4), primary_key=True),
+                        Column("city", String(20), primary_key=True),
+                        Column("count", Integer, nullable=False), _money("outstanding"),
+                        *_parties("e_"))
+
+BALANCE_TABLES = (borrower_totals, member_borrowers, member_totals, member_banks,
+                  member_products, contract_members, position_totals)

@@ -1,0 +1,23 @@
+"""One night on a home, as `reguarantee run` does it, with the reader processes chosen here."""
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from batch import pipeline  # noqa: E402
+from batch.home import Home  # noqa: E402
+
+
+def main(home: str, workers: str = "") -> int:
+    options = pipeline.Options(settle_seconds=0, workers=int(workers) if workers else None)
+    result = pipeline.run_once(Home(Path(home)), date(2026, 3, 31), clock=datetime.now,
+                               options=options)
+    print(len(getattr(result, "filings", ())))
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))

@@ -1,0 +1,176 @@
+"""Benchmarks: `python bench/run.py --load a` (or b, c, all).
+
+For each load: build (once, cached in bench/.cache/) a realistic home, then time a real
+`run_once` on a fresh copy of it and the naive pandas pipeline on the same filings, each in its
+own process, sampling the whole process tree's resident memory every 50 ms. Prints wall
+seconds, rows per second end to end (read + validate + rules + ledger + every output) and peak
+RSS for both, and the ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+
+CACHE = ROOT / "bench" / ".cache"
+
+
+@dataclass(frozen=True)
+class Load:
+    name: str
+    title: str
+    filings: int
+    rows: int
+    members: int
+    existing: int          # guarantees already in the ledger, per member
+
+
+LOADS = {
+    "a": Load("a", "a provincial night: 104 filings × 1,000 rows", 104, 1000, 104, 1000),
+    "b": Load("b", "one 300,000-row filing", 1, 300_000, 104, 0),
+    "c": Load("c", "1,000,000 rows in 1,000 filings, ledger of 1,000,000 guarantees", 1000, 1000,
+              104, 9616),
+}
+
+
+def prepare(load: Load) -> Path:
+    """The load's home (reference, inbox, ledger), built once and kept in bench/.cache."""
+    home = CACHE / load.name
+    if (home / "manifest.json").exists():
+        return home
+    from bench.generate import write_filings, write_reference
+    shutil.rmtree(home, ignore_errors=True)
+    (home / "reference").mkdir(parents=True)
+    started = time.perf_counter()
+    write_reference(home / "reference" / "基础数据.xlsx", load.members)
+    paths = write_filings(home / "inbox", load.members, load.filings, load.rows, load.existing)
+    seeded = _seed(load, home) if load.existing else 0
+    manifest = {"rows": _rows(paths), "files": len(paths), "seeded": seeded,
+                "build_seconds": round(time.perf_counter() - started, 1)}
+    (home / "manifest.json").write_text(json.dumps(manifest))
+    return home
+
+
+def _seed(load: Load, home: Path) -> int:
+    from batch.home import Home
+    from batch.pipeline import load_params
+    from bench.seed import seed_ledger
+    params = load_params(Home(home))
+    return seed_ledger(f"sqlite:///{home / 'ledger.db'}", params, load.members, load.existing)
+
+
+def _rows(paths: list[Path]) -> int:
+    from python_calamine import CalamineWorkbook
+    total = 0
+    for path in paths:
+        book = CalamineWorkbook.from_path(str(path))
+        total += sum(max(len(book.get_sheet_by_name(n).to_python()) - 1, 0)
+                     for n in book.sheet_names if n != "封面")
+    return total
+
+
+def fresh_copy(home: Path, work: Path) -> Path:
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(home, work, ignore=shutil.ignore_patterns("manifest.json"))
+    return work
+
+
+def measure(cmd: list[str], env: dict | None = None, cwd: Path = ROOT
+            ) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MB) of the process and all its children, and its stdout."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=cwd)
+    root, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    wall = time.perf_counter() - started
+    out, err = proc.communicate()
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}")
+    return wall, peak / 2**20, out
+
+
+def ours(home: Path, workers: int | None, code: Path | None, profile: Path | None):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(code or ROOT)
+    cmd = [sys.executable]
+    if profile is not None:
+        cmd += ["-m", "pyinstrument", "-r", "text", "-o", str(profile)]
+    script = ROOT / "bench" / "night.py"
+    if code is not None:          # an older checkout: its own command line
+        cmd += ["-m", "batch", "--home", str(home), "run", "--date", "2026-03-31", "--settle", "0"]
+    else:
+        cmd += [str(script), str(home), "" if workers is None else str(workers)]
+    env["PYTHONPATH"] = str(code or ROOT)
+    return measure(cmd, env, cwd=code or ROOT)      # `python -m` puts the cwd first on the path
+
+
+def naive(home: Path, out: Path):
+    return measure([sys.executable, str(ROOT / "bench" / "naive.py"), str(home / "inbox"),
+                    str(out)])
+
+
+def line(label: str, wall: float, rows: int, peak: float) -> str:
+    return f"  {label:<7} {wall:8.1f} s  {rows / wall:9,.0f} rows/s  peak RSS {peak:6,.0f} MB"
+
+
+def bench(load: Load, args) -> dict:
+    home = prepare(load)
+    manifest = json.loads((home / "manifest.json").read_text())
+    rows = manifest["rows"]
+    work = Path(args.work) / load.name
+    print(f"load {load.name} — {load.title}: {manifest['files']:,} files, {rows:,} rows, "
+          f"{manifest['seeded']:,} guarantees already in the ledger", flush=True)
+    result = {"load": load.name, "rows": rows}
+    for label, code in (("before", args.before), ("ours", None)):
+        if label == "before" and not code:
+            continue
+        wall, peak, _ = ours(fresh_copy(home, work / "home"), args.workers,
+                             Path(code) if code else None,
+                             Path(args.profile) / f"{load.name}.txt" if args.profile else None)
+        result[label] = (wall, peak)
+        print(line(label, wall, rows, peak), flush=True)
+    if not args.no_naive:
+        wall, peak, out = naive(home, work / "naive-out")
+        result["naive"] = (wall, peak)
+        print(line("naive", wall, int(out.split()[-1]), peak), flush=True)
+        print(f"  ratio    {wall / result['ours'][0]:.1f}× faster than naive", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--load", choices=[*LOADS, "all"], default="a")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes (default: the batch decides: cores - 1)")
+    parser.add_argument("--no-naive", action="store_true", help="skip the pandas pipeline")
+    parser.add_argument("--before", default="", help="another checkout to time as 'before'")
+    parser.add_argument("--profile", default="", help="folder for pyinstrument profiles")
+    parser.add_argument("--work", default=str(CACHE / "work"), help="scratch folder")
+    args = parser.parse_args()
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+    for name in (LOADS if args.load == "all" else [args.load]):
+        bench(LOADS[name], args)
+
+
+if __name__ == "__main__":
+    main()
