@@ -382,8 +382,13 @@ class Fund:
         return Fund(self.balance, tuple(c for c in self.claims if c.claim_id != claim_id)), rest
 
     def _pay_waiting(self, on: date) -> tuple["Fund", list[FundMove]]:
+        """Pay waiting claims oldest first while money lasts; once it is gone the rest wait as
+        they are (a national night can hold thousands of waiting claims: touch only the paid)."""
         balance, moves, left = self.balance, [], []
-        for c in self.claims:
+        for i, c in enumerate(self.claims):
+            if balance <= 0:
+                left.extend(self.claims[i:])
+                break
             pay = min(balance, c.unpaid)
             if pay > 0:
                 balance -= pay
@@ -391,5 +396,5 @@ class Fund:
                                       c.guarantee_id, c.source, c.claim_id,
                                       f"支付 {c.on} 的待补偿", balance))
             if c.unpaid - pay > 0:
-                left.append(replace(c, unpaid=c.unpaid - pay))
+                left.append(replace(c, unpaid=c.unpaid - pay) if pay > 0 else c)
         return Fund(balance, tuple(left)), moves
