@@ -59,9 +59,13 @@ def parse_decimal(value: object) -> Decimal:
 def parse_yuan(value: object) -> Decimal:
     """A money cell as yuan with exactly two decimals; more decimals or units are errors."""
     amount = parse_decimal(value)
-    if amount != amount.quantize(FEN):
+    try:
+        fen = amount.quantize(FEN)
+    except InvalidOperation:                  # more digits than the context holds
+        raise ValueError("金额过大") from None
+    if amount != fen:
         raise ValueError("金额超过两位小数")
-    return amount.quantize(FEN)
+    return fen
 
 
 def parse_ratio(value: object) -> Decimal:

@@ -53,12 +53,14 @@ class RunAborted(Exception):
         self.issues = tuple(issues)
 
 
-def load_params(home: Home) -> Params:
+def load_params(home: Home, limits: Limits | None = None) -> Params:
+    """Finance's reference workbook, read with the same limits as a filing; broken → RunAborted."""
     if not home.reference.exists():
         raise RunAborted([Issue("ref.missing", Where(str(home.reference)),
                                 "找不到基础数据工作簿，请先运行 reguarantee init 或放入 reference/基础数据.xlsx")])
-    params, issues = params_from_workbook(read_workbook(home.reference, REFERENCE_SHEETS,
-                                                        REFERENCE_NAME))
+    workbook = read_workbook(home.reference, REFERENCE_SHEETS, REFERENCE_NAME,
+                             limits=limits or load_config(home.root).limits)
+    params, issues = params_from_workbook(workbook)
     if params is None:
         raise RunAborted(issues)
     return params
