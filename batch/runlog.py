@@ -21,7 +21,7 @@ def run_log(folder: Path) -> Iterator[logging.Logger]:
     logger.addHandler(handler)
     try:
         yield logger
-    except Exception:
+    except Exception:  # logged to the run's log, then re-raised
         logger.exception("运行失败")
         raise
     finally:

@@ -81,7 +81,7 @@ def mail_hooks(home: Home) -> tuple[Callable[[], None], Callable[[object], None]
         if config.mail.fetch_enabled:
             try:
                 log.info("%s", fetch_mail(home, config, pipeline.load_params(home)).summary())
-            except Exception:
+            except Exception:  # logged in full; mail trouble never stops the batch
                 log.exception("收取邮件出错；本次只处理收件箱中已有的文件")
 
     def after(result: object) -> None:

@@ -22,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Sequence
 
-from .xlsx import MAX_WIDTH, MIN_WIDTH, STYLES, as_text, display_width
+from .xlsx import MAX_WIDTH, MIN_WIDTH, STYLES, TypedCells, as_text, display_width
 from . import fastxml
 
 EPOCH = datetime(1899, 12, 30)
@@ -60,7 +60,7 @@ def serial(value: date) -> float:
     if isinstance(value, datetime):
         delta = value.replace(tzinfo=None) - EPOCH
         return delta.days + delta.seconds / 86400 + delta.microseconds / 86400e6
-    return float((value - EPOCH.date()).days)
+    return float((value - EPOCH.date()).days)  # float ok: an Excel date serial, not money
 
 
 def number_text(value: object) -> str:
@@ -118,7 +118,7 @@ def render_rows(path: Path, first_row: int, kinds: Sequence[str],
     return grid.widths
 
 
-class FastGrid:
+class FastGrid(TypedCells):
     """One sheet: typed cell writers that buffer the current row and track column widths."""
 
     def __init__(self, book: FastBook, name: str, index: int) -> None:
@@ -294,16 +294,6 @@ class FastGrid:
         style = self.book.fmt(*styles)
         if style:
             self._put(row, col, f'<c r="{LETTERS[col]}{row + 1}" s="{style}"/>')
-
-    def cell(self, row: int, col: int, kind: str, value: object, *styles: str) -> None:
-        if kind == "money":
-            self.money(row, col, value, *styles)  # type: ignore[arg-type]
-        elif kind in ("int", "number", "percent"):
-            self.number(row, col, value, *styles, kind=kind)  # type: ignore[arg-type]
-        elif kind == "date":
-            self.day(row, col, value, *styles)  # type: ignore[arg-type]
-        else:
-            self.text(row, col, value, *styles)
 
     def header(self, row: int, headers: Sequence[str], *styles: str, col: int = 0) -> None:
         style = self.book.fmt("header", *styles)

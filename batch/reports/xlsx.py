@@ -137,7 +137,23 @@ def atomic_fast_workbook(path: Path, preset: Sequence[tuple[str, ...]] = ()) -> 
         book.close()
 
 
-class Grid:
+class TypedCells:
+    """The one dispatch from a column kind to a cell writer, shared by both grids."""
+
+    def cell(self, row: int, col: int, kind: str, value: object, *styles: str) -> None:
+        """Write ``value`` as a cell of ``kind``: text, money, date, int, number, percent."""
+        if kind == "money":
+            self.money(row, col, value, *styles)  # type: ignore[arg-type]
+        elif kind in ("int", "number", "percent"):
+            self.number(row, col, value, *styles, kind=kind)  # type: ignore[arg-type]
+        elif kind == "date":
+            self.day(row, col, value, *styles)  # type: ignore[arg-type]
+        else:
+            self.text(row, col, value, *styles)
+
+
+
+class Grid(TypedCells):
     """One worksheet: typed cell writers that also track each column's width."""
 
     def __init__(self, book: Book, ws) -> None:
@@ -188,17 +204,6 @@ class Grid:
 
     def comment(self, row: int, col: int, text: str) -> None:
         self.ws.write_comment(row, col, text, {"author": "省再担保", "x_scale": 2, "y_scale": 1.5})
-
-    def cell(self, row: int, col: int, kind: str, value: object, *styles: str) -> None:
-        """Write ``value`` as a cell of ``kind``: text, money, date, int, number, percent."""
-        if kind == "money":
-            self.money(row, col, value, *styles)  # type: ignore[arg-type]
-        elif kind in ("int", "number", "percent"):
-            self.number(row, col, value, *styles, kind=kind)  # type: ignore[arg-type]
-        elif kind == "date":
-            self.day(row, col, value, *styles)  # type: ignore[arg-type]
-        else:
-            self.text(row, col, value, *styles)
 
     def header(self, row: int, headers: Sequence[str], *styles: str, col: int = 0) -> None:
         for i, title in enumerate(headers):
