@@ -104,7 +104,12 @@ class Book:
         return self._formats[key]
 
     def sheet(self, name: str) -> "Grid":
-        return Grid(self, self.workbook.add_worksheet(name))
+        """A new sheet that prints as finance reads it: landscape, one page wide."""
+        ws = self.workbook.add_worksheet(name)
+        ws.set_landscape()
+        ws.set_paper(9)                      # A4
+        ws.fit_to_pages(1, 0)
+        return Grid(self, ws)
 
 
 @contextmanager
