@@ -55,7 +55,6 @@ RATIO_FLOOR = 1 << 20           # a part smaller than this unpacked is harmless 
 CELLS_PER_ROW = 32              # used range allowed: max_rows × this many cells
 _XML_PARTS = (".xml", ".rels", ".vml")
 _DTD = (b"<!DOCTYPE", b"<!ENTITY", b"<!doctype", b"<!entity")
-_CHUNK = 1 << 20
 _ZIP_FAILURES = (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, OSError, EOFError,
                  zlib.error, NotImplementedError, RuntimeError, ValueError)
 
@@ -244,23 +243,11 @@ def _odf_encrypted(archive: zipfile.ZipFile) -> bool:
 
 def _dtd(archive: zipfile.ZipFile, parts: list[zipfile.ZipInfo], name: str) -> Issue | None:
     for part in parts:
-        if part.filename.lower().endswith(_XML_PARTS) and _declares_dtd(archive, part):
+        if part.filename.lower().endswith(_XML_PARTS) and sheetxml.mentions(archive, part, _DTD):
             return refuse("file.xml_entity", name,
                           f"部件「{part.filename[:80]}」含有 XML 实体/DTD 声明（<!DOCTYPE 或 <!ENTITY）；"
                           f"正常的 Excel/WPS 文件不会有，可能是恶意构造的文件，已拒收。{RESAVE}")
     return None
-
-
-def _declares_dtd(archive: zipfile.ZipFile, part: zipfile.ZipInfo) -> bool:
-    """Streamed, never whole: at most the part's declared size is inflated, a chunk at a time."""
-    tail = b""
-    with archive.open(part) as stream:
-        while chunk := stream.read(_CHUNK):
-            block = tail + chunk
-            if any(needle in block for needle in _DTD):
-                return True
-            tail = chunk[-16:]
-    return False
 
 
 # ---- OLE2: legacy .xls (BIFF8/BIFF5), or encrypted OOXML ---------------------------------

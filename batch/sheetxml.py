@@ -73,8 +73,10 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _mentions(archive: zipfile.ZipFile, member: str, needles: tuple[bytes, ...]) -> bool:
-    """Whether the member holds any needle, read in chunks (with an overlap for split needles)."""
+def mentions(archive: zipfile.ZipFile, member: str | zipfile.ZipInfo,
+             needles: tuple[bytes, ...]) -> bool:
+    """Whether the member holds any needle, streamed in chunks (never inflated whole), with an
+    overlap so a needle split across two chunks is still found."""
     tail = b""
     with archive.open(member) as stream:
         while chunk := stream.read(_CHUNK):
@@ -105,7 +107,7 @@ def _sheet_paths(archive: zipfile.ZipFile) -> dict[str, str]:
 def _scan_xlsx(archive: zipfile.ZipFile, names: Collection[str]) -> Marks:
     marks: Marks = {}
     for name, member in _sheet_paths(archive).items():
-        if name in names and _mentions(archive, member, _XLSX_HINTS):
+        if name in names and mentions(archive, member, _XLSX_HINTS):
             with archive.open(member) as stream:
                 found = _xlsx_quick(stream)
             if found is None:
@@ -203,7 +205,7 @@ def _xlsx_mark(cell: Element) -> Mark | None:
 
 
 def _scan_ods(archive: zipfile.ZipFile, names: Collection[str]) -> Marks:
-    if not _mentions(archive, "content.xml", _ODS_HINTS):
+    if not mentions(archive, "content.xml", _ODS_HINTS):
         return {}
     marks: Marks = {}
     target: dict[tuple[int, int], Mark] | None = None

@@ -279,8 +279,7 @@ class FastGrid(TypedCells):
             self.blank(row, col, kind, *styles)
             return
         self._put(row, col, self.number_xml(row, col, value, self.book.fmt(kind, *styles)))
-        shown = {"percent": f"{float(value):.2%}", "int": str(value)}.get(kind)  # float ok
-        self.fit(col, shown if shown is not None else f"{float(value):,.2f}")  # float ok
+        self.fit_number(col, value, kind)
 
     def day(self, row: int, col: int, value: date | None, *styles: str) -> None:
         if value is None:
@@ -288,7 +287,7 @@ class FastGrid(TypedCells):
             return
         kind = "datetime" if isinstance(value, datetime) else "date"
         self._put(row, col, self.number_xml(row, col, serial(value), self.book.fmt(kind, *styles)))
-        self.fit(col, "0000-00-00 00:00:00" if kind == "datetime" else "0000-00-00")
+        self.fit_day(col, kind)
 
     def blank(self, row: int, col: int, *styles: str) -> None:
         style = self.book.fmt(*styles)

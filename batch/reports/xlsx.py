@@ -143,7 +143,15 @@ def atomic_fast_workbook(path: Path, preset: Sequence[tuple[str, ...]] = ()) -> 
 
 
 class TypedCells:
-    """The one dispatch from a column kind to a cell writer, shared by both grids."""
+    """What both grids share: the dispatch from a column kind to a cell writer, and how wide a
+    number or a date shows (for column sizing)."""
+
+    def fit_number(self, col: int, value: Decimal | int, kind: str) -> None:
+        shown = {"percent": f"{float(value):.2%}", "int": str(value)}.get(kind)  # float ok
+        self.fit(col, shown if shown is not None else f"{float(value):,.2f}")  # float ok
+
+    def fit_day(self, col: int, kind: str) -> None:
+        self.fit(col, "0000-00-00 00:00:00" if kind == "datetime" else "0000-00-00")
 
     def cell(self, row: int, col: int, kind: str, value: object, *styles: str) -> None:
         """Write ``value`` as a cell of ``kind``: text, money, date, int, number, percent."""
@@ -193,8 +201,7 @@ class Grid(TypedCells):
             self.blank(row, col, kind, *styles)
             return
         self.ws.write_number(row, col, float(value), self.book.fmt(kind, *styles))  # float ok
-        shown = {"percent": f"{float(value):.2%}", "int": str(value)}.get(kind)  # float ok
-        self.fit(col, shown if shown is not None else f"{float(value):,.2f}")  # float ok
+        self.fit_number(col, value, kind)
 
     def day(self, row: int, col: int, value: date | None, *styles: str) -> None:
         if value is None:
@@ -202,7 +209,7 @@ class Grid(TypedCells):
             return
         kind = "datetime" if isinstance(value, datetime) else "date"
         self.ws.write_datetime(row, col, value, self.book.fmt(kind, *styles))
-        self.fit(col, "0000-00-00 00:00:00" if kind == "datetime" else "0000-00-00")
+        self.fit_day(col, kind)
 
     def blank(self, row: int, col: int, *styles: str) -> None:
         self.ws.write_blank(row, col, None, self.book.fmt(*styles))
