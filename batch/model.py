@@ -206,6 +206,13 @@ class Filing:
     def readable(self) -> bool:
         return self.cover is not None and not any(i.is_error for i in self.issues)
 
+    def without_cells(self) -> "Filing":
+        """What the ledger's checks need, light to send between processes: the typed records
+        without the filed cells (those stay with the worker that read them, for the receipt)."""
+        rows = {k: tuple(Row(r.where, (), r.record, r.issues) for r in rs)
+                for k, rs in self.rows.items()}
+        return Filing(self.name, self.sha256, self.cover, rows, self.issues, self.headers)
+
 
 # ---- what the rules produce --------------------------------------------------------------
 

@@ -62,16 +62,23 @@ class FilingOutcome:
         accepted = sum(1 for r in rows if r.accepted)
         return accepted, len(rows) - accepted
 
-    def for_receipt(self) -> "FilingOutcome":
-        """What writing the receipt needs, light to send to a worker: no typed records, and the
-        postings only for a correction (its 更正对比 sheet)."""
-        rows = {s: tuple(RowOutcome(Row(r.row.where, r.row.cells, None, r.row.issues), r.issues,
-                                    r.shares, r.fee, r.note) for r in rows)
-                for s, rows in self.rows.items()}
-        filing = replace(self.filing, rows={})
+    def for_receipt(self) -> tuple["FilingOutcome", dict[str, tuple]]:
+        """What writing the receipt needs besides the filed rows, light to send to the worker
+        that read the filing and still holds them: the outcome without rows (its postings only
+        for a correction, for the 更正对比 sheet) and each row's verdict, in row order (None: no
+        issue, share, fee or note). ``with_rows`` puts the two together again."""
         keep = bool(self.reversals)
-        return replace(self, filing=filing, rows=rows, postings=self.postings if keep else (),
-                       reversals=self.reversals if keep else ())
+        light = replace(self, filing=replace(self.filing, rows={}), rows={},
+                        postings=self.postings if keep else (),
+                        reversals=self.reversals if keep else ())
+        return light, {s: tuple(map(_verdict, rows)) for s, rows in self.rows.items()}
+
+    def with_rows(self, filing: Filing | None, verdicts: Mapping[str, tuple]) -> "FilingOutcome":
+        """The outcome whole again: the filed rows (``filing`` as read, kept by the worker) with
+        the verdicts ``for_receipt`` sent."""
+        rows = {s: tuple(_row_outcome(row, v) for row, v in zip(filing.rows[s], vs))
+                for s, vs in verdicts.items()} if filing is not None else {}
+        return replace(self, rows=rows)
 
     def slim(self) -> "FilingOutcome":
         """What the run still needs once the receipt is written and the postings are stored:
@@ -85,6 +92,19 @@ class FilingOutcome:
                         self.filing.issues, self.filing.headers)
         return replace(self, filing=filing, rows=kept, row_counts=counts, postings=(),
                        reversals=())
+
+
+def _verdict(r: RowOutcome) -> tuple | None:
+    if not r.issues and r.shares is None and r.fee is None and not r.note:
+        return None
+    return r.issues, None if r.shares is None else tuple(r.shares.items()), r.fee, r.note
+
+
+def _row_outcome(row: Row, verdict: tuple | None) -> RowOutcome:
+    if verdict is None:
+        return RowOutcome(row)
+    issues, shares, fee, note = verdict
+    return RowOutcome(row, issues, None if shares is None else dict(shares), fee, note)
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,7 +110,7 @@ class Run:
 def run_once(home: Home, run_date: date, clock: Callable[[], datetime] = datetime.now,
              options: Options = Options()) -> RunOutcome | NoRun:
     """One batch over everything waiting in the inbox, under the home's lock."""
-    with HomeLock(home.root, options.wait_seconds):
+    with HomeLock(home.root, options.wait_seconds), parallel.relaxed_gc():
         params = load_params(home)
         home.make_folders()
         config = load_config(home.root)
@@ -159,11 +159,13 @@ def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.In
     workers = parallel.Workers(parallel.worker_count(sum(i.size for i in ready), len(ready),
                                                      run.options.workers))
     writes = Writes(run, workers)
-    read = partial(read_incoming, limits=run.limits, params=night.params, run_date=run.run_date)
+    read = partial(read_incoming, limits=run.limits, params=night.params, run_date=run.run_date,
+                   keep=workers.parallel)
     filings, taken = [], []
     try:
         todo = [] if run.options.should_stop() else ready
-        for incoming, (filing, prechecked) in workers.in_order(run.options.track(todo), read):
+        for incoming, (filing, prechecked), worker in workers.in_order(run.options.track(todo),
+                                                                       read):
             outcome = places.place(take(incoming, filing, night, seen, loaded.stored, prechecked))
             del filing, prechecked                       # the outcome holds what is still needed
             log.info("%s：%s", incoming.name, outcome.status)
@@ -172,7 +174,7 @@ def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.In
             run.options.fault(f"took {incoming.name}")
             lines = [posting_line(p, store.attributes(night.book, p)) for p in _postings(outcome)]
             store.post_filing(run.conn, loaded.stored, night.book, outcome, run.run_id)
-            writes.submit(outcome, lines)
+            writes.submit(outcome, lines, worker)
             filings.append(outcome.slim())
             taken.append(incoming)
             if run.options.should_stop() and len(taken) < len(ready):
@@ -202,13 +204,14 @@ class Writes:
 
     def __init__(self, run: Run, workers: parallel.Workers) -> None:
         self.run, self.workers = run, workers
-        self.window = workers.window if workers.pool is not None else 0
+        self.window = workers.window if workers.parallel else 0
         self.pending: deque = deque()
         self.lines = 0                                      # 明细 lines given out so far
         self.files = 0                                      # 明细 part files named so far
         self.parts: list[tuple[int, Path, int, dict]] = []
 
-    def submit(self, f: FilingOutcome, lines: list) -> None:
+    def submit(self, f: FilingOutcome, lines: list, worker: int) -> None:
+        """Write ``f``'s receipt and 明细 ``lines`` in ``worker``, the process that read it."""
         (self.run.folder / f.receipt).parent.mkdir(parents=True, exist_ok=True)
         parts = []
         for sheet_no, first_row, chunk in self._split(lines):
@@ -216,8 +219,8 @@ class Writes:
             path = self.run.folder / DETAIL_PARTS / f"{self.files:06d}.xml"
             path.parent.mkdir(exist_ok=True)
             parts.append((sheet_no, path, first_row, chunk))
-        payload = f.for_receipt() if self.workers.pool is not None else f   # light to send
-        future = self.workers.submit(write_filing, self.run.folder, payload,
+        payload = f.for_receipt() if self.workers.parallel else (f, None)   # light to send
+        future = self.workers.submit(worker, write_filing, self.run.folder, payload,
                                      self.run.run_id, self.run.run_date,
                                      [(p, first, chunk) for _n, p, first, chunk in parts])
         self.pending.append((f.receipt, future, parts))
@@ -245,21 +248,34 @@ class Writes:
             self._collect()
 
 
-def write_filing(folder: Path, f: FilingOutcome, run_id: str, run_date: date,
-                 parts: list) -> list[dict]:
-    """A worker's share of one filing's outputs: its receipt and its 明细 rows."""
+# In a worker process: the filings it read, with their cells, until it writes their receipts.
+_READ_HERE: dict[str, Filing] = {}
+
+
+def write_filing(folder: Path, payload: tuple[FilingOutcome, dict | None], run_id: str,
+                 run_date: date, parts: list) -> list[dict]:
+    """A worker's share of one filing's outputs: its receipt and its 明细 rows. ``payload`` is
+    the outcome, or (from another process) the outcome without rows and the rows' verdicts."""
+    f, verdicts = payload
+    if verdicts is not None:
+        f = f.with_rows(_READ_HERE.pop(f.path, None), verdicts)
     write_receipt(folder / f.receipt, f, run_id, run_date)
     return [detail_part(path, first_row, lines) for path, first_row, lines in parts]
 
 
 def read_incoming(incoming: intake.Incoming, limits: Limits, params: Params,
-                  run_date: date) -> tuple[Filing | None, dict]:
+                  run_date: date, keep: bool = False) -> tuple[Filing | None, dict]:
     """One inbox file parsed and cell-checked, and its new business checked as far as no ledger
-    is needed (in a worker process on a big night); no Filing when it is not a workbook type."""
+    is needed (in a worker process on a big night); no Filing when it is not a workbook type.
+    ``keep``: this is a worker; it keeps the filed cells for the receipt and sends the rest."""
     if not incoming.supported:
         return None, {}
     filing = read_filing(incoming.path, incoming.name, incoming.sha256, limits=limits)
-    return filing, precheck(filing, params, run_date)
+    prechecked = precheck(filing, params, run_date)
+    if keep:
+        _READ_HERE[incoming.name] = filing
+        filing = filing.without_cells()
+    return filing, prechecked
 
 
 def take(incoming: intake.Incoming, filing: Filing | None, night: Night,
