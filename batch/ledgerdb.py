@@ -168,13 +168,6 @@ class StoredBook:
                 found.append(sha)
         return found
 
-    def all_positions(self, book: Book) -> list[tuple[tuple, tuple]]:
-        """The whole open book by group: the stored totals with tonight's changes over them."""
-        stored = {(r.member_id, r.bank_id, r.product, r.city): codec.position_from(r._mapping)
-                  for r in self.conn.execute(select(position_totals))}
-        stored.update(book.positions)
-        return list(stored.items())
-
     def member_weights(self, book: Book, member_ids: Iterable[str]) -> None:
         """Load every member's weighted liability at once (the reconciliation lists them all)."""
         ids = [m for m in member_ids if not dict.__contains__(book.member_weighted, m)]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from .model import Claim, Filing, FundMove, Issue, Party, Posting, Row
 
@@ -159,6 +159,9 @@ class RunOutcome:
     # posting figures by (member, bank, product, city), ``detail_parts`` the 明细 rows rendered
     # during the night. None: both are derived from the filings' postings (a run built in memory).
     activity: Mapping[tuple[str, str, str, str], object] | None = None
+    # The open book summed in the ledger by 'member', 'bank', 'product', 'city' and 'all':
+    # (key, outstanding, five exposures); None: summed from ``positions`` (a run built in memory).
+    open_book: Mapping[str, Sequence[tuple]] | None = None
     # (sheet number, file of rendered rows, last row, column widths) for 明细
     detail_parts: tuple[tuple[int, Path, int, Mapping[int, int]], ...] | None = None
 

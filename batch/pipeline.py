@@ -357,7 +357,7 @@ def assemble(run: Run, finished: datetime, filings: list[FilingOutcome], night: 
         pending_claims=fund.claims, capacity_defaults=capacity_defaults,
         capacity_loans=capacity_loans, assumed_fund_share=night.params.settings.assumed_fund_share,
         assumed_default_rate=night.params.settings.assumed_default_rate,
-        positions=summary.positions(stored.all_positions(night.book)),
+        positions=(), open_book=store.open_book(conn),
         members=summary.member_positions(night.book, night.params),
         bank_names=dict(night.params.banks), exceptions=tuple(exceptions),
         activity=activity_from_sums(store.night_sums(conn, run_id)),

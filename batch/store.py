@@ -14,7 +14,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Iterator
 
-from sqlalchemy import create_engine, delete, event, func, insert, inspect, select, text
+from sqlalchemy import (create_engine, delete, event, func, insert, inspect, literal, or_, select,
+                        text)
 from sqlalchemy.engine import Connection, Engine
 
 from . import codec
@@ -25,7 +26,7 @@ from .model import PARTIES, Claim, FundMove, Kind, Source
 from .money import ZERO
 from .outcome import ACCEPTED, PARTIAL, FilingOutcome
 from .tables import (BALANCE_TABLES, claims, files, fund_moves, member_totals, meta,  # noqa: F401
-                     postings, runs, withdrawn)
+                     position_totals, postings, runs, withdrawn)
 
 LABELS = {k.value: k.label for k in Kind}
 UNKNOWN = "（未知）"
@@ -254,6 +255,22 @@ def night_sums(conn: Connection, run_id: str) -> list[tuple]:
                 *(func.sum(p.sign * a) for a in amounts))
          .where(p.run_id == run_id).group_by(p.member_id, p.bank_id, p.product, p.city, p.kind))
     return [(*r[:6], *(yuan(v) for v in r[6:])) for r in conn.execute(q)]
+
+
+def open_book(conn: Connection) -> dict[str, list[tuple]]:
+    """The open book after the night summed by member, bank, product and city, and in all:
+    ``by`` -> [(key, outstanding, five exposures in PARTIES order)] in yuan, from the running
+    totals the night kept (its last filing's are written back by now). Groups with nothing open
+    are left out; counts and amounts never go below zero, so a zero sum means nothing open."""
+    c = position_totals.c
+    sums = (func.sum(c.outstanding), *(func.sum(c["e_" + party.value]) for party in PARTIES))
+    found = {}
+    for by, column in (("member", c.member_id), ("bank", c.bank_id), ("product", c.product),
+                       ("city", c.city), ("all", literal("").label("all"))):
+        q = (select(column, *sums).group_by(column)
+             .having(or_(func.sum(c.count) != 0, func.sum(c.outstanding) != 0)))
+        found[by] = [(key, *(yuan(v) for v in amounts)) for key, *amounts in conn.execute(q)]
+    return found
 
 
 def _insert(conn: Connection, table, rows: list[dict]) -> None:

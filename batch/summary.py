@@ -1,27 +1,15 @@
-"""Figures for finance from the ledger's running totals: the open book, leverage, capacity.
+"""Figures for finance from the ledger's running totals: leverage and capacity.
 
-(The night's posting totals are summed in SQL and tallied in ``reports.figures``.)"""
+(The night's posting totals and the open book are summed in SQL, ``store.night_sums`` and
+``store.open_book``, and tallied in ``reports.figures``.)"""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Iterable
 
 from .ledger import Book
-from .model import PARTIES
 from . import rules
-from .outcome import MemberPosition, Position
+from .outcome import MemberPosition
 from .params import Params
-
-
-def positions(totals: Iterable[tuple[tuple[str, str, str, str], tuple]]) -> tuple[Position, ...]:
-    """The open book by member, bank, product and city, from the ledger's running totals
-    (key → count, outstanding, five exposures); groups with nothing open are left out."""
-    out = []
-    for (member_id, bank_id, product, city), (count, outstanding, *exposures) in sorted(totals):
-        if count or outstanding:
-            out.append(Position(member_id, bank_id, product, city, count, outstanding,
-                                dict(zip(PARTIES, exposures))))
-    return tuple(out)
 
 
 def member_positions(book: Book, params: Params) -> tuple[MemberPosition, ...]:

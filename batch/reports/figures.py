@@ -13,7 +13,7 @@ from typing import Iterator, Sequence
 from .. import schema
 from ..model import PARTIES, Issue, Kind, Party, Posting
 from ..money import ZERO
-from ..outcome import (ACCEPTED, DUPLICATE, PARTIAL, REJECTED, FilingOutcome, Position,
+from ..outcome import (ACCEPTED, DUPLICATE, PARTIAL, REJECTED, FilingOutcome,
                        RunOutcome)
 
 UNKNOWN = "（未知）"
@@ -98,10 +98,11 @@ class Tally:
             self.exposure[party] += other.exposure[party]
             self.compensation[party] += other.compensation[party]
 
-    def add_position(self, pos: Position) -> None:
-        self.outstanding += pos.outstanding
-        for party in PARTIES:
-            self.exposure[party] += pos.exposures.get(party, ZERO)
+    def add_open(self, outstanding: Decimal, exposures: Sequence[Decimal]) -> None:
+        """Open guarantees' outstanding and each party's exposure (in PARTIES order)."""
+        self.outstanding += outstanding
+        for party, amount in zip(PARTIES, exposures):
+            self.exposure[party] += amount
 
 
 GROUP_INDEX = {"member": 0, "bank": 1, "product": 2, "city": 3}
@@ -125,9 +126,8 @@ def group(run: RunOutcome, by: str) -> dict[str, Tally]:
     tallies: dict[str, Tally] = {}
     for key, tally in activity(run).items():
         tallies.setdefault(key[index] or UNKNOWN, Tally()).merge(tally)
-    for position in run.positions:
-        key = (position.member_id, position.bank_id, position.product, position.city)[index]
-        tallies.setdefault(key or UNKNOWN, Tally()).add_position(position)
+    for key, outstanding, *exposures in open_book(run, by):
+        tallies.setdefault(key or UNKNOWN, Tally()).add_open(outstanding, exposures)
     return tallies
 
 
@@ -135,9 +135,21 @@ def whole_run(run: RunOutcome) -> Tally:
     tally = Tally()
     for part in activity(run).values():
         tally.merge(part)
-    for position in run.positions:
-        tally.add_position(position)
+    for _key, outstanding, *exposures in open_book(run, "all"):
+        tally.add_open(outstanding, exposures)
     return tally
+
+
+def open_book(run: RunOutcome, by: str) -> Iterator[tuple]:
+    """The open book by ``by`` (or 'all'): (key, outstanding, five exposures), as the ledger
+    summed it or, for a run built in memory, position by position."""
+    if run.open_book is not None:
+        yield from run.open_book[by]
+        return
+    for p in run.positions:
+        keys = (p.member_id, p.bank_id, p.product, p.city)
+        yield (keys[GROUP_INDEX[by]] if by in GROUP_INDEX else "", p.outstanding,
+               *(p.exposures.get(party, ZERO) for party in PARTIES))
 
 
 def activity_from_sums(rows) -> dict[tuple[str, str, str, str], Tally]:
