@@ -156,9 +156,10 @@ class RunOutcome:
     exceptions: tuple[Issue, ...] = ()          # run-wide findings for finance
     totals: Mapping[str, Decimal | int] = field(default_factory=dict)
     # A streamed run keeps its postings in the ledger, not here: ``activity`` holds the night's
-    # posting figures by (member, bank, product, city), ``detail_parts`` the 明细 rows rendered
-    # during the night. None: both are derived from the filings' postings (a run built in memory).
-    activity: Mapping[tuple[str, str, str, str], object] | None = None
+    # posting figures summed by 'member', 'bank', 'product', 'city' and 'all' (by -> key ->
+    # figures), ``detail_parts`` the 明细 rows rendered during the night. None: both are derived
+    # from the filings' postings (a run built in memory).
+    activity: Mapping[str, Mapping[str, object]] | None = None
     # The open book summed in the ledger by 'member', 'bank', 'product', 'city' and 'all':
     # (key, outstanding, five exposures); None: summed from ``positions`` (a run built in memory).
     open_book: Mapping[str, Sequence[tuple]] | None = None

@@ -247,14 +247,24 @@ def save_run(engine: Engine, record: RunRecord) -> None:
         finish_run(conn, record)
 
 
-def night_sums(conn: Connection, run_id: str) -> list[tuple]:
-    """The run's postings summed by member, bank, product, city and kind (signed, in yuan)."""
+def night_sums(conn: Connection, run_id: str) -> dict[str, list[tuple]]:
+    """The run's postings summed by member, bank, product and city, and in all: ``by`` ->
+    [(key, kind, count, principal, fee, five shares in PARTIES order)], signed, in yuan."""
     p = postings.c
     amounts = [p.principal, p.fee, *(p[party.value] for party in PARTIES)]
-    q = (select(p.member_id, p.bank_id, p.product, p.city, p.kind, func.sum(p.sign),
-                *(func.sum(p.sign * a) for a in amounts))
-         .where(p.run_id == run_id).group_by(p.member_id, p.bank_id, p.product, p.city, p.kind))
-    return [(*r[:6], *(yuan(v) for v in r[6:])) for r in conn.execute(q)]
+    found = {}
+    for by, column in _groupings(p):
+        q = (select(column, p.kind, func.sum(p.sign), *(func.sum(p.sign * a) for a in amounts))
+             .where(p.run_id == run_id).group_by(column, p.kind))
+        found[by] = [(*r[:3], *(yuan(v) for v in r[3:])) for r in conn.execute(q)]
+    return found
+
+
+def _groupings(c) -> tuple[tuple[str, object], ...]:
+    """How finance's figures are grouped: a table's member, bank, product and city columns, and
+    one group of everything."""
+    return (("member", c.member_id), ("bank", c.bank_id), ("product", c.product),
+            ("city", c.city), ("all", literal("").label("all")))
 
 
 def open_book(conn: Connection) -> dict[str, list[tuple]]:
@@ -265,8 +275,7 @@ def open_book(conn: Connection) -> dict[str, list[tuple]]:
     c = position_totals.c
     sums = (func.sum(c.outstanding), *(func.sum(c["e_" + party.value]) for party in PARTIES))
     found = {}
-    for by, column in (("member", c.member_id), ("bank", c.bank_id), ("product", c.product),
-                       ("city", c.city), ("all", literal("").label("all"))):
+    for by, column in _groupings(c):
         q = (select(column, *sums).group_by(column)
              .having(or_(func.sum(c.count) != 0, func.sum(c.outstanding) != 0)))
         found[by] = [(key, *(yuan(v) for v in amounts)) for key, *amounts in conn.execute(q)]

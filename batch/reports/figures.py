@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from .. import schema
 from ..model import PARTIES, Issue, Kind, Party, Posting
@@ -108,24 +108,25 @@ class Tally:
 GROUP_INDEX = {"member": 0, "bank": 1, "product": 2, "city": 3}
 
 
-def activity(run: RunOutcome) -> dict[tuple[str, str, str, str], Tally]:
-    """The night's posting figures by (member, bank, product, city)."""
+def activity(run: RunOutcome, by: str) -> dict[str, Tally]:
+    """The night's posting figures by ``by`` ('member', 'bank', 'product', 'city' or 'all'), as
+    the ledger summed them or, for a run built in memory, posting by posting."""
     if run.activity is not None:
-        return dict(run.activity)       # type: ignore[arg-type]
+        return dict(run.activity[by])          # type: ignore[arg-type]
     lookup = attributes(run)
-    found: dict[tuple[str, str, str, str], Tally] = {}
+    found: dict[str, Tally] = {}
     for _, p in run_postings(run):
         a = lookup.get((p.member_id, p.guarantee_id), Attrs())
-        found.setdefault((p.member_id, a.bank, a.product, a.city), Tally()).add_posting(p)
+        key = (p.member_id, a.bank, a.product, a.city)[GROUP_INDEX[by]] if by in GROUP_INDEX else ""
+        found.setdefault(key, Tally()).add_posting(p)
     return found
 
 
 def group(run: RunOutcome, by: str) -> dict[str, Tally]:
     """Tallies keyed by ``by``: 'member', 'bank', 'product' or 'city'."""
-    index = GROUP_INDEX[by]
     tallies: dict[str, Tally] = {}
-    for key, tally in activity(run).items():
-        tallies.setdefault(key[index] or UNKNOWN, Tally()).merge(tally)
+    for key, tally in activity(run, by).items():
+        tallies.setdefault(key or UNKNOWN, Tally()).merge(tally)
     for key, outstanding, *exposures in open_book(run, by):
         tallies.setdefault(key or UNKNOWN, Tally()).add_open(outstanding, exposures)
     return tallies
@@ -133,7 +134,7 @@ def group(run: RunOutcome, by: str) -> dict[str, Tally]:
 
 def whole_run(run: RunOutcome) -> Tally:
     tally = Tally()
-    for part in activity(run).values():
+    for part in activity(run, "all").values():
         tally.merge(part)
     for _key, outstanding, *exposures in open_book(run, "all"):
         tally.add_open(outstanding, exposures)
@@ -152,14 +153,16 @@ def open_book(run: RunOutcome, by: str) -> Iterator[tuple]:
                *(p.exposures.get(party, ZERO) for party in PARTIES))
 
 
-def activity_from_sums(rows) -> dict[tuple[str, str, str, str], Tally]:
-    """Tallies from the ledger's per-group sums of the night's postings (signed, in yuan):
-    (member, bank, product, city, kind, count, principal, fee, bank, member, reguarantor, fund,
-    local)."""
-    found: dict[tuple[str, str, str, str], Tally] = {}
-    for member, bank, product, city, kind, count, principal, fee, *shares in rows:
-        t = found.setdefault((member, bank or UNKNOWN, product or UNKNOWN, city or UNKNOWN),
-                             Tally())
+def activity_from_sums(sums: Mapping[str, Sequence[tuple]]) -> dict[str, dict[str, Tally]]:
+    """Tallies from the ledger's sums of the night's postings (``store.night_sums``): ``by`` ->
+    key -> Tally."""
+    return {by: _tallies(rows) for by, rows in sums.items()}
+
+
+def _tallies(rows: Sequence[tuple]) -> dict[str, Tally]:
+    found: dict[str, Tally] = {}
+    for key, kind, count, principal, fee, *shares in rows:
+        t = found.setdefault(key or "", Tally())
         t.fees += fee
         if kind == Kind.REGISTER.value:
             t.new_count += count
