@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
+from operator import add, sub
 
 from .model import (FARMERS, SMALL_MICRO, Claim, FundKind, FundMove, Kind, NewGuarantee, Party,
                     PARTIES, Posting, Source, TIE_ORDER)
@@ -40,12 +41,13 @@ class Guarantee:
     defaulted: Decimal = ZERO
     recovered: Decimal = ZERO
     exposure_weights: dict[Party, Decimal] = field(default_factory=_zero_parties)
+    weight_total: Decimal = ZERO         # sum of exposure_weights, asked on every posting
     lost: dict[Party, Decimal] | None = None         # bore / recovered_by, made on first use:
     got: dict[Party, Decimal] | None = None          # most guarantees never default
     settled: bool = False
     liability: Decimal = ZERO            # cached, to update aggregates by difference
     open_principal: Decimal = ZERO       # cached outstanding counted in aggregates
-    position: tuple = ()                 # cached (key, count, outstanding, exposures...) counted
+    position: tuple = ()                 # cached (key, (count, outstanding, exposures...)) counted
 
     @property
     def active(self) -> bool:
@@ -73,14 +75,17 @@ class Guarantee:
         """融资担保责任余额 of this guarantee: guaranteed × outstanding ÷ loan."""
         if not self.active or self.loan <= 0:
             return ZERO
-        return round_fen(self.guaranteed * self.outstanding / self.loan)
+        outstanding = self.outstanding
+        if outstanding == self.loan:          # nothing repaid: exactly the guaranteed amount
+            return self.guaranteed
+        return round_fen(self.guaranteed * outstanding / self.loan)
 
     def exposures(self) -> dict[Party, Decimal]:
         """Each party's contingent liability on what is still outstanding."""
         outstanding, weights = self.outstanding, self.exposure_weights
         if outstanding <= 0 or not any(weights.values()):
             return _zero_parties()
-        if sum(weights.values()) == outstanding:      # nothing repaid: the weights themselves
+        if self.weight_total == outstanding:          # nothing repaid: the weights themselves
             return dict(weights)
         return allocate(outstanding, weights, TIE_ORDER)
 
@@ -268,14 +273,14 @@ class Book:
             return
         positions = self.positions
         if was:
-            positions[was[0]] = tuple(t - f for t, f in zip(positions[was[0]], was[1:]))
+            positions[was[0]] = tuple(map(sub, positions[was[0]], was[1]))
         if now:
-            positions[now[0]] = tuple(t + f for t, f in zip(positions[now[0]], now[1:]))
+            positions[now[0]] = tuple(map(add, positions[now[0]], now[1]))
         g.position = now
 
 
 def position_of(g: Guarantee) -> tuple:
-    """What an open guarantee adds to the open book: (group key, 1, outstanding, exposures)."""
+    """What an open guarantee adds to the open book: (group key, (1, outstanding, exposures))."""
     d = g.detail
     if g.registered <= 0 or d is None or g.settled:
         return ()
@@ -285,12 +290,12 @@ def position_of(g: Guarantee) -> tuple:
     weights = g.exposure_weights
     if not any(weights.values()):
         exposures = (ZERO,) * len(PARTIES)
-    elif sum(weights.values()) == outstanding:
+    elif g.weight_total == outstanding:
         exposures = tuple(weights[p] for p in PARTIES)
     else:
         parts = allocate(outstanding, weights, TIE_ORDER)
         exposures = tuple(parts[p] for p in PARTIES)
-    return ((g.member_id, d.bank_id, d.product.value, d.city), 1, outstanding, *exposures)
+    return (g.member_id, d.bank_id, d.product.value, d.city), (1, outstanding, *exposures)
 
 
 def advance(g: Guarantee, p: Posting) -> None:
@@ -302,6 +307,7 @@ def advance(g: Guarantee, p: Posting) -> None:
             # a first registration: share the posting's amounts (a night holds many of these)
             g.registered, g.loan, g.guaranteed = 1, p.principal, detail.guaranteed_amount
             g.exposure_weights = {party: p.shares.get(party, ZERO) for party in PARTIES}
+            g.weight_total = sum(g.exposure_weights.values(), ZERO)
             g.detail, g.settled = detail, False
             return
         g.registered += p.sign
@@ -309,6 +315,7 @@ def advance(g: Guarantee, p: Posting) -> None:
         g.guaranteed += p.signed(detail.guaranteed_amount)
         for party in PARTIES:
             g.exposure_weights[party] += p.signed(p.shares.get(party, ZERO))
+        g.weight_total = sum(g.exposure_weights.values(), ZERO)
         if p.sign > 0:
             g.detail = detail
             g.settled = False
