@@ -117,15 +117,15 @@ def _data_sheet(grid, sheet: schema.Sheet, rows: Sequence[RowOutcome]) -> None:
     for tint, verdict in (("", "good"), ("rejected", "bad")):
         styles[tint] = [grid.book.fmt(k if k != "text" else "", tint) for k in kinds]
         styles[tint][len(sheet.columns) + 1] = grid.book.fmt(tint, verdict)
-    for r, outcome in enumerate(rows, start=1):
-        _data_row(grid, r, sheet, outcome, shares, fee, kinds, styles)
+    grid.typed_rows(1, kinds, (_data_row(grid, r, sheet, outcome, shares, fee, styles)
+                               for r, outcome in enumerate(rows, start=1)))
     grid.finish(header_row=0, ncols=len(headers), last_row=len(rows), freeze_cols=1)
 
 
 def _data_row(grid, r: int, sheet: schema.Sheet, outcome: RowOutcome, shares: bool, fee: bool,
-              kinds: list[str], styles: dict[str, list[int]]) -> None:
-    """One filed row: 原行号, the member's cells (bad ones red, with the message as a comment),
-    状态, 说明, the shares and the fee; a rejected row tinted."""
+              styles: dict[str, list[int]]) -> tuple[list[object], list[int]]:
+    """One filed row's values and styles: 原行号, the member's cells (bad ones red, the message
+    put on the grid as a comment), 状态, 说明, the shares and the fee; a rejected row tinted."""
     accepted = outcome.accepted
     tint = "" if accepted else "rejected"
     row_styles = styles[tint]
@@ -142,9 +142,9 @@ def _data_row(grid, r: int, sheet: schema.Sheet, outcome: RowOutcome, shares: bo
         row_styles = list(row_styles)
         for index in marked:
             row_styles[index + 1] = grid.book.fmt(tint, "error")
-    grid.typed_row(r, kinds, values, row_styles)
     for index, messages in marked.items():
         grid.comment(r, index + 1, "\n".join(messages))
+    return values, row_styles
 
 
 def _row_issues(outcome: RowOutcome) -> tuple[Issue, ...]:
@@ -165,8 +165,9 @@ def _note(issues: Sequence[Issue], note: str) -> str:
 
 def _member_cells(sheet: schema.Sheet, cells: Sequence[str]) -> list[str]:
     """The row's cells as the reader keeps them: in schema column order, whatever the file's."""
-    texts = ["" if c is None else str(c) for c in cells]
-    return (texts + [""] * len(sheet.columns))[: len(sheet.columns)]
+    texts = [c if c.__class__ is str else "" if c is None else str(c) for c in cells]
+    missing = len(sheet.columns) - len(texts)
+    return texts + [""] * missing if missing > 0 else texts[: len(sheet.columns)]
 
 
 def _schema_index(sheet: schema.Sheet, name: str) -> int | None:

@@ -7,6 +7,7 @@ same figures grouped, with a 合计 row that is the exact column sum), 文件清
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import chain, count, islice
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -207,7 +208,7 @@ def _detail_row(line) -> tuple[list, list[int]]:
 def detail_part(path: Path, first_row: int, lines) -> dict[int, int]:
     """Some 明细 lines rendered from sheet row ``first_row`` on (in a worker, during the night);
     the reconciliation adopts the file later. Returns the columns' widths."""
-    return render_rows(path, first_row, DETAIL_KINDS, [_detail_row(line) for line in lines])
+    return render_rows(path, first_row, DETAIL_KINDS, map(_detail_row, lines))
 
 
 def _detail(book, run: RunOutcome) -> None:
@@ -226,10 +227,13 @@ def _detail(book, run: RunOutcome) -> None:
         for part, path, last_row, widths in run.detail_parts:
             sheet(part).adopt(path, last_row, len(DETAIL_COLS) - 1, widths)
     else:
-        for n, line in enumerate(detail_lines(run)):
-            part, r = divmod(n, SHEET_ROWS)
-            values, styles = _detail_row(line)
-            sheet(part + 1).typed_row(r + 1, DETAIL_KINDS, values, styles)
+        lines = iter(detail_lines(run))
+        for part in count(1):
+            first = next(lines, None)
+            if first is None:                           # every line written
+                break
+            rows = chain([first], islice(lines, SHEET_ROWS - 1))
+            sheet(part).typed_rows(1, DETAIL_KINDS, map(_detail_row, rows))
     for grid in grids.values():
         grid.finish(header_row=0, ncols=len(DETAIL_COLS), last_row=max(grid.max_row, 0),
                     freeze_cols=1)

@@ -60,7 +60,16 @@ MIN_WIDTH, MAX_WIDTH = 6, 60
 
 def display_width(text: str) -> int:
     """Columns a string needs on screen: wide (CJK, full-width) characters count two."""
+    if text.isascii():                   # no wide character: skip the per-character lookup
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def text_width(text: str) -> int:
+    """Columns a cell's text needs: its widest line."""
+    if "\n" not in text:
+        return display_width(text)
+    return max(display_width(line) for line in text.split("\n"))
 
 
 def as_text(value: object) -> str:
@@ -175,8 +184,7 @@ class Grid(TypedCells):
         self.widths: dict[int, int] = {}
 
     def fit(self, col: int, text: str, pad: int = 2) -> None:
-        longest = max((display_width(line) for line in text.split("\n")), default=0)
-        self.widths[col] = max(self.widths.get(col, 0), longest + pad)
+        self.widths[col] = max(self.widths.get(col, 0), text_width(text) + pad)
 
     def text(self, row: int, col: int, value: object, *styles: str) -> None:
         text = as_text(value)
