@@ -4,17 +4,22 @@ A member's cell may arrive as a str, float, int, bool, date, datetime, time or t
 the member's office suite stored. Each column kind accepts the forms the contract names and turns
 everything else into a stable code with a Chinese message saying what to type instead: a cell is
 never guessed at (no unit conversion, no rounding, no serial-number dates).
+
+`convert` applies every rule to one cell and says what the receipt echoes; `converter` gives the
+same answer for one column of one sheet, fast: a sheet's cells repeat (choices, banks, dates, rates,
+blanks), so each distinct one is converted once and then found in a memo, and the common unique
+cells (plain text, a plain amount) take a shortcut that a test holds to `convert`'s answer.
 """
 from __future__ import annotations
 
 import re
 from datetime import date, datetime, time
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Callable
 
 from .model import Product
-from .money import ZERO, normalise_text, parse_decimal, parse_ratio, parse_yuan
+from .money import FEN, ZERO, normalise_text, parse_decimal, parse_ratio, parse_yuan
 from .schema import PRODUCT_CODES, Column
 
 # What Excel, WPS and LibreOffice show for an error value; a text cell holding exactly one of these
@@ -26,6 +31,8 @@ IDENTITY_KEYS = frozenset({"borrower_id"})     # code columns where a number cel
 EXACT_DIGITS = 1e15                            # Excel keeps 15 significant digits of a number
 MAX_YUAN = Decimal("1E15")                     # a thousand trillion yuan: beyond any real amount,
                                                # and where Decimal sums would start to round
+MEMO_LIMIT = 4096                              # cells remembered a column: a few years of dates,
+                                               # and a bound on what a column of ids costs
 YES_WORDS = frozenset({"是", "y", "yes", "true", "1"})
 NO_WORDS = frozenset({"否", "n", "no", "false", "0"})
 
@@ -37,6 +44,8 @@ _PERIOD_TEXT = re.compile(r"^(\d{4})\s*(?:-|/|年)\s*(\d{1,2})\s*月?$")
 _LIST_SPLIT = re.compile(r"[,，;；、\s]+")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")   # C0 controls but tab and newline, and DEL
 _UNITS = ("万", "元", "亿", "¥", "￥", "%")
+_REMEMBERED = frozenset({str, date, datetime})
+_MAX_YUAN_FLOAT = float(MAX_YUAN)                     # exact: 1e15 is a double
 
 
 class Bad(ValueError):
@@ -46,6 +55,11 @@ class Bad(ValueError):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+# One cell read: its typed value (None when bad), what the receipt echoes, the problem, and whether
+# it is blank (a row of blank cells is no row).
+Cell = tuple[object, str, Bad | None, bool]
 
 
 def clean(value: object) -> object:
@@ -76,16 +90,20 @@ def display(value: object) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):
-        if not value.is_integer():
-            return repr(value)
-        if abs(value) < EXACT_DIGITS:
-            return str(int(value))
-        return str(int(Decimal(f"{value:.15g}")))    # as Excel's formula bar shows it: ...011000
+        return _float_text(value)
     if isinstance(value, datetime):
         return value.date().isoformat() if value.time() == time() else value.isoformat(" ")
     if isinstance(value, (date, time)):
         return value.isoformat()
     return str(value).strip()
+
+
+def _float_text(value: float) -> str:
+    if not value.is_integer():
+        return repr(value)
+    if abs(value) < EXACT_DIGITS:
+        return str(int(value))
+    return str(int(Decimal(f"{value:.15g}")))    # as Excel's formula bar shows it: ...011000
 
 
 def _is_number(value: object) -> bool:
@@ -243,6 +261,85 @@ def parse(column: Column, value: object) -> object:
     if isinstance(value, str) and value.strip() in ERROR_LITERALS:
         raise Bad("cell.error", f"单元格是错误值 {value.strip()}；请修正公式或改填数值")
     return PARSERS[column.kind](column, value)
+
+
+def convert(column: Column, value: object, needed: bool, max_chars: int) -> Cell:
+    """One cell as calamine gave it, every rule applied: cleaned, too long, blank (required, or the
+    default; ``needed`` as for `default`), else parsed; the echo is clipped to ``max_chars``."""
+    value = clean(value)
+    blank = is_blank(value)
+    shown = clip(display(value), max_chars)
+    try:
+        return _typed(column, value, blank, needed, max_chars), shown, None, blank
+    except Bad as bad:
+        return None, shown, bad, blank
+
+
+def _typed(column: Column, value: object, blank: bool, needed: bool, max_chars: int) -> object:
+    if isinstance(value, str) and len(value) > max_chars:
+        raise Bad("cell.too_long", f"内容长达 {len(value):,} 个字符，超过上限 {max_chars:,}；"
+                                   "请精简后重新报送（说明性文字请勿填入数据表）")
+    if not blank:
+        return parse(column, value)
+    if column.required:
+        raise Bad("cell.required", f"「{column.header}」为必填项，请填写")
+    return default(column, needed)
+
+
+Converter = tuple[dict[object, Cell], Callable[[object], Cell | None], Callable[[object], Cell]]
+
+
+def converter(column: Column, needed: bool, max_chars: int) -> Converter:
+    """`convert` for one column of one sheet as three steps, each taken only when the one before
+    had no answer: the memo (``memo.get``: a whole row is looked up at once, in C), the kind's
+    shortcut for a common unique cell (None when it does not apply), and `convert`, which
+    remembers what it read (up to ``MEMO_LIMIT`` cells a column) when equal values are sure to
+    read alike: text, dates, and floats that are not whole (a whole float equals an int or a bool,
+    and -0.0 equals 0.0, yet they read differently). Repeated cells then share one value."""
+    memo: dict[object, Cell] = {}
+
+    def slow(value: object) -> Cell:
+        cell = convert(column, value, needed, max_chars)
+        if len(memo) < MEMO_LIMIT and (type(value) in _REMEMBERED or
+                                       type(value) is float and not value.is_integer()):
+            memo[value] = cell
+        return cell
+    return memo, partial(SHORTCUTS.get(column.kind, _no_shortcut), max_chars), slow
+
+
+def _plain_text(max_chars: int, value: object, code: bool = False) -> Cell | None:
+    """Text that needs no cleaning or clipping and is no error literal: itself, trimmed (a code
+    also normalised; ASCII needs no normalising)."""
+    if type(value) is not str or len(value) > max_chars or not value.isprintable():
+        return None                                  # printable: no control character in it
+    text = value.strip()
+    if not text or text in ERROR_LITERALS:
+        return None
+    return (normalise_text(text) if code and not text.isascii() else text), text, None, False
+
+
+def _plain_money(max_chars: int, value: object) -> Cell | None:
+    """An Excel number that is a valid amount: finite, above zero (-0.0 reads as -0.00), in range,
+    whole fen, short enough to echo whole. A whole number of yuan needs no rounding check."""
+    if type(value) is not float or not 0 < value < _MAX_YUAN_FLOAT:
+        return None
+    if value.is_integer():
+        text = str(int(value))
+        return (Decimal(text + ".00"), text, None, False) if len(text) <= max_chars else None
+    text = repr(value)
+    amount = Decimal(text)
+    fen = amount.quantize(FEN)
+    return (fen, text, None, False) if fen == amount and len(text) <= max_chars else None
+
+
+def _no_shortcut(max_chars: int, value: object) -> None:
+    return None
+
+
+# Kind -> a shortcut giving `convert`'s answer for the common cell, or None to take the long way.
+SHORTCUTS: dict[str, Callable[[int, object], Cell | None]] = {
+    "text": _plain_text, "code": partial(_plain_text, code=True), "money": _plain_money,
+}
 
 
 def default(column: Column, needed: bool) -> object:

@@ -21,6 +21,9 @@ loaded (measured). So the reader asks this module first, and a file it refuses i
   ``file.too_many_rows``. A sheet's ``<dimension>`` is only a claim: calamine allocates nothing
   from it (tested), so a false one is harmless and ignored; the cells decide.
 
+An .xlsx worksheet is inflated once for the DTD check and its extent together (``sheetxml.survey``),
+which also finds the sheets that hold no formula and no error value: the reader never scans those.
+
 An .xls that is really a web page (what many banking and ERP systems export as "Excel") is refused
 with ``file.html`` and asked to be re-saved as .xlsx. Reading its table would mean parsing
 untrusted HTML and guessing each cell's type from display text -- dates, amounts with units,
@@ -54,17 +57,18 @@ MAX_PARTS = 10_000              # a workbook has tens of parts; a directory of m
 RATIO_FLOOR = 1 << 20           # a part smaller than this unpacked is harmless whatever its ratio
 CELLS_PER_ROW = 32              # used range allowed: max_rows × this many cells
 _XML_PARTS = (".xml", ".rels", ".vml")
-_DTD = (b"<!DOCTYPE", b"<!ENTITY", b"<!doctype", b"<!entity")
 _ZIP_FAILURES = (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, OSError, EOFError,
                  zlib.error, NotImplementedError, RuntimeError, ValueError)
 
 
 @dataclass(frozen=True, slots=True)
 class Preflight:
-    """The file's bytes and each sheet's hidden rows, or the one Issue that says why not to open."""
+    """The file's bytes, each sheet's hidden rows and the sheets that hold no formula or error
+    value (`sheetxml.scan` need not look at them), or the one Issue that says why not to open."""
     data: bytes = b""
     issue: Issue | None = None
     hidden_rows: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    plain: frozenset[str] = frozenset()
 
 
 def inspect(path: Path, name: str, limits: Limits) -> Preflight:
@@ -78,11 +82,11 @@ def inspect(path: Path, name: str, limits: Limits) -> Preflight:
                                       f"文件超过大小上限 {_mb(limits.max_file_bytes)}；请删除无关的"
                                       "工作表、图片后重新报送，或分成多个文件报送"))
     try:
-        issue, reach = _examine(data, name, limits)
+        issue, reach, plain = _examine(data, name, limits)
     except Exception as error:  # noqa: BLE001 -- a structure too broken to follow is no workbook
         return Preflight(data, unreadable(name, f"{type(error).__name__}: {error}"))
     issue = issue or _too_far(reach, name, limits)
-    return Preflight(data, issue, {sheet: ext[2] for sheet, ext in reach.items() if ext[2]})
+    return Preflight(data, issue, {sheet: ext[2] for sheet, ext in reach.items() if ext[2]}, plain)
 
 
 def _bounded_read(path: Path, limit: int) -> bytes | None:
@@ -168,36 +172,43 @@ _NOT_WORKBOOK = {
 }
 
 
-def _examine(data: bytes, name: str, limits: Limits) -> tuple[Issue | None, sheetxml.Extents]:
+def _examine(data: bytes, name: str,
+             limits: Limits) -> tuple[Issue | None, sheetxml.Extents, frozenset[str]]:
+    """The one Issue or None, how far each sheet reaches, and the sheets known to hold no mark."""
     kind = sniff(data)
     if kind == "zip":
         return _zip(data, name, limits)
     if kind == "ole2":
-        return _ole2(data, name)
+        return *_ole2(data, name), frozenset()
     if kind == "html":
         return refuse("file.html", name,
                       "文件实际是网页（HTML）格式，只是扩展名为 .xls（很多系统这样“导出 Excel”）；"
-                      f"其中的日期、金额和证件号码无法可靠识别。{RESAVE}"), {}
-    return unreadable(name, _NOT_WORKBOOK[kind]), {}
+                      f"其中的日期、金额和证件号码无法可靠识别。{RESAVE}"), {}, frozenset()
+    return unreadable(name, _NOT_WORKBOOK[kind]), {}, frozenset()
 
 
 # ---- zip packages: xlsx, xlsm, ods -------------------------------------------------------
 
-def _zip(data: bytes, name: str, limits: Limits) -> tuple[Issue | None, sheetxml.Extents]:
+def _zip(data: bytes, name: str,
+         limits: Limits) -> tuple[Issue | None, sheetxml.Extents, frozenset[str]]:
+    """Each worksheet is streamed once (`sheetxml.survey`) for its DTDs, extent and marks."""
     if _declared_parts(data) > MAX_PARTS:
         return refuse("file.zip_bomb", name, f"压缩包内的部件超过 {MAX_PARTS:,} 个，不是正常的表格文件；"
-                                             f"{RESAVE}"), {}
+                                             f"{RESAVE}"), {}, frozenset()
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except _ZIP_FAILURES:
-        return unreadable(name, "压缩结构不完整，文件可能在传输中被截断"), {}
+        return unreadable(name, "压缩结构不完整，文件可能在传输中被截断"), {}, frozenset()
     with archive:
         parts = archive.infolist()
         if any(part.flag_bits & 0x1 for part in parts) or _odf_encrypted(archive):
-            return encrypted(name), {}
+            return encrypted(name), {}, frozenset()
         issue = _sizes(parts, name, limits) or _package_kind(archive, name)
-        issue = issue or _dtd(archive, parts, name)
-        return issue, ({} if issue else sheetxml.extents(archive))
+        if issue is not None:
+            return issue, {}, frozenset()
+        surveyed = sheetxml.survey(archive)
+        issue = _dtd(archive, parts, name, surveyed.dtd)
+        return issue, ({} if issue else sheetxml.extents(archive, surveyed)), surveyed.plain
 
 
 def _declared_parts(data: bytes) -> int:
@@ -241,9 +252,15 @@ def _odf_encrypted(archive: zipfile.ZipFile) -> bool:
     return info.file_size <= RATIO_FLOOR and b"encryption-data" in archive.read(info)
 
 
-def _dtd(archive: zipfile.ZipFile, parts: list[zipfile.ZipInfo], name: str) -> Issue | None:
-    for part in parts:
-        if part.filename.lower().endswith(_XML_PARTS) and sheetxml.mentions(archive, part, _DTD):
+def _dtd(archive: zipfile.ZipFile, parts: list[zipfile.ZipInfo], name: str,
+         known: dict[zipfile.ZipInfo, bool]) -> Issue | None:
+    """The first XML part, in the zip's order, that declares a DTD; ``known``: parts already read
+    (`sheetxml.survey`)."""
+    for part in (p for p in parts if p.filename.lower().endswith(_XML_PARTS)):
+        found = known.get(part)
+        if found is None:
+            found = sheetxml.mentions(archive, part, sheetxml.DTD, sheetxml.DTD_FILTER)
+        if found:
             return refuse("file.xml_entity", name,
                           f"部件「{part.filename[:80]}」含有 XML 实体/DTD 声明（<!DOCTYPE 或 <!ENTITY）；"
                           f"正常的 Excel/WPS 文件不会有，可能是恶意构造的文件，已拒收。{RESAVE}")

@@ -8,6 +8,10 @@ one file-level Issue and calamine never sees it. calamine drops leading empty ro
 calamine reads as blank although it is not (error values, formulas without a stored result) comes
 from `sheetxml`. Cell conversion lives in `cells`; this module finds sheets, headers and labels,
 and turns every problem into an Issue with a stable code listed in `ISSUE_CODES`.
+
+A table's rows are taken from calamine one at a time and converted by a plan made once per sheet
+(where each column sits, its converter, how the record is built), so a 300,000-row sheet never
+exists as Python lists beside its typed rows.
 """
 from __future__ import annotations
 
@@ -15,8 +19,9 @@ import io
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import chain, islice
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from python_calamine import CalamineWorkbook, PasswordError, SheetVisibleEnum
 
@@ -25,7 +30,7 @@ from .cells import Bad
 from .config import Limits
 from .model import Cover, Filing, Issue, Row, Where
 from .money import normalise_text
-from .schema import COVER, DATA_SHEETS, FILING_SHEETS, SUPPORTED_TEMPLATE_VERSIONS, Column, Sheet
+from .schema import COVER, DATA_SHEETS, FILING_SHEETS, SUPPORTED_TEMPLATE_VERSIONS, Sheet
 
 ISSUE_CODES: dict[str, str] = {
     "file.unreadable": "文件无法读取（不是有效的 Excel/WPS/ODS 文件，或已损坏）",
@@ -64,21 +69,39 @@ class Workbook:
 
 @dataclass(slots=True)
 class _Grid:
-    """A sheet's cells with absolute 0-based positions (calamine's `start` added back)."""
-    values: list[list[object]]
+    """A sheet's cells with absolute 0-based positions (calamine's `start` added back). Only the
+    first rows are held as Python lists (`head`: where a header is looked for; all of a label
+    sheet); the `rest` are read once, in order, by `rows_below`."""
+    head: list[list[object]]
+    rest: Iterator[list[object]]
     top: int
     left: int
+    width: int
     marks: Mapping[tuple[int, int], sheetxml.Mark]
     max_chars: int = Limits.max_cell_chars
 
     def get(self, row: int, col: int) -> object:
         r, c = row - self.top, col - self.left
-        if 0 <= r < len(self.values) and 0 <= c < len(self.values[r]):
-            return cells.clean(self.values[r][c])
+        if 0 <= r < len(self.head) and 0 <= c < len(self.head[r]):
+            return cells.clean(self.head[r][c])
         return ""
 
     def row_numbers(self) -> range:
-        return range(self.top, self.top + len(self.values))
+        return range(self.top, self.top + len(self.head))
+
+    def rows_below(self, row: int) -> Iterator[tuple[int, list[object]]]:
+        """(row, cells) of every row below ``row``: the held ones, then the rest as calamine
+        gives them (so this can be asked once)."""
+        below = row - self.top + 1
+        return enumerate(chain(self.head[below:], self.rest), self.top + below)
+
+
+class _Broken(Exception):
+    """calamine failed while handing over a sheet's rows: the file is unreadable after all."""
+
+    def __init__(self, issue: Issue) -> None:
+        super().__init__(issue.message)
+        self.issue = issue
 
 
 # ---- the file ----------------------------------------------------------------------------
@@ -103,19 +126,25 @@ def _read(path: Path, sheets: Sequence[Sheet], name: str, limits: Limits) -> Wor
     if problem is not None:
         return Workbook(issues=(problem,))
     found, issues = _match_sheets(book.sheet_names, sheets, name)
-    marks = sheetxml.scan(preflight.data, set(found.values()))
+    marks = sheetxml.scan(preflight.data, set(found.values()) - preflight.plain)
+    hidden_rows = preflight.hidden_rows
+    del preflight                   # calamine copied the bytes: ours need not outlive the sheets
     labels, label_where, rows, headers = {}, {}, {}, {}
     for sheet in (s for s in sheets if s.key in found):
-        grid = _grid(book, found[sheet.key], marks, limits, name)
+        grid = _grid(book, found[sheet.key], marks, limits, name,
+                     None if sheet.labels else HEADER_SEARCH_ROWS)
         if isinstance(grid, Issue):                     # a corrupt sheet inside a readable zip
             return Workbook(issues=(grid,))
         if sheet.labels:
             labels[sheet.key], label_where[sheet.key], more = _read_labels(sheet, grid, name)
             shown = {w.row for w in label_where[sheet.key].values()}
         else:
-            headers[sheet.key], rows[sheet.key], more = _read_table(sheet, grid, name)
+            try:
+                headers[sheet.key], rows[sheet.key], more = _read_table(sheet, grid, name)
+            except _Broken as broken:
+                return Workbook(issues=(broken.issue,))
             shown = {r.where.row for r in rows[sheet.key]}
-        hidden = [r for r in preflight.hidden_rows.get(found[sheet.key], ()) if r in shown]
+        hidden = [r for r in hidden_rows.get(found[sheet.key], ()) if r in shown]
         issues.extend((*more, *_hidden(book, found[sheet.key], hidden, name)))
     return Workbook(labels, label_where, rows, headers, frozenset(found), tuple(issues))
 
@@ -136,18 +165,33 @@ def _open(preflight: guard.Preflight, name: str) -> tuple[CalamineWorkbook | Non
 
 
 def _grid(book: CalamineWorkbook, sheet_name: str, marks: sheetxml.Marks, limits: Limits,
-          name: str) -> _Grid | Issue:
-    """The sheet's cells; its size is checked again before Python objects are made of them."""
+          name: str, head: int | None) -> _Grid | Issue:
+    """The sheet's cells; its size is checked again before Python objects are made of them.
+    The first ``head`` rows (None: all) are made now, the rest as they are read."""
     try:
         raw = book.get_sheet_by_name(sheet_name)
         rows, cols = (raw.end[0] + 1, raw.end[1] + 1) if raw.end else (0, 0)
-        too_far = guard.sheet_too_far(name, sheet_name, rows, cols, limits)
-        return too_far or _Grid(raw.to_python(skip_empty_area=True), *(raw.start or (0, 0)),
-                                marks.get(sheet_name, {}), limits.max_cell_chars)
+        if (too_far := guard.sheet_too_far(name, sheet_name, rows, cols, limits)) is not None:
+            return too_far
+        top, left = raw.start or (0, 0)
+        lines = islice(raw.iter_rows(), top, None)      # iter_rows starts at row 0, not `start`
+        return _Grid(list(islice(lines, head)), _guarded(lines, name), top, left, raw.width,
+                     marks.get(sheet_name, {}), limits.max_cell_chars)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as error:      # calamine parses a sheet lazily, on first access
         return _unreadable(name, error)
+
+
+def _guarded(lines: Iterator[list[object]], name: str) -> Iterator[list[object]]:
+    """calamine's rows, with a failure while converting them (a Rust panic arrives as a
+    BaseException) turned into the file's one Issue, as a failure on opening the sheet is."""
+    try:
+        yield from lines
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as error:
+        raise _Broken(_unreadable(name, error)) from None
 
 
 def _hidden(book: CalamineWorkbook, sheet: str, rows: Sequence[int], file: str) -> list[Issue]:
@@ -196,22 +240,16 @@ def _match_sheets(names: Sequence[str], sheets: Sequence[Sheet],
 
 # ---- one cell ----------------------------------------------------------------------------
 
-def _cell(column: Column, value: object, mark: sheetxml.Mark | None, needed: bool,
-          max_chars: int) -> object:
-    """The typed value of one cell (an absent column is blank); raises `Bad` for a bad cell."""
-    if isinstance(value, str) and len(value) > max_chars:
-        raise Bad("cell.too_long", f"内容长达 {len(value):,} 个字符，超过上限 {max_chars:,}；"
-                                   "请精简后重新报送（说明性文字请勿填入数据表）")
-    if mark is not None and mark[0] == "error":
-        raise Bad("cell.error", f"单元格是错误值 {mark[1]}；请修正公式或改填数值")
-    if mark is not None:
-        raise Bad("cell.formula", "公式没有保存计算结果（文件由程序生成、未经 Excel 计算）；"
-                                  "请在 Excel/WPS 中打开并保存，或把公式改为数值")
-    if not cells.is_blank(value):
-        return cells.parse(column, value)
-    if column.required:
-        raise Bad("cell.required", f"「{column.header}」为必填项，请填写")
-    return cells.default(column, needed)
+def _marked(cell: cells.Cell, mark: sheetxml.Mark) -> cells.Cell:
+    """A cell calamine read as blank that is an error value or a formula without a stored result:
+    bad whatever it seems to hold (only a text too long says more); an error echoes as #N/A."""
+    _typed, shown, bad, _blank = cell
+    if bad is None or bad.code != "cell.too_long":
+        bad = (Bad("cell.error", f"单元格是错误值 {mark[1]}；请修正公式或改填数值")
+               if mark[0] == "error" else
+               Bad("cell.formula", "公式没有保存计算结果（文件由程序生成、未经 Excel 计算）；"
+                                   "请在 Excel/WPS 中打开并保存，或把公式改为数值"))
+    return None, mark[1] or shown, bad, False
 
 
 def _needed_fields(record: type | None) -> frozenset[str]:
@@ -238,12 +276,13 @@ def _read_labels(sheet: Sheet, grid: _Grid,
             continue
         spot = (Where(file, sheet.name, field=column.header) if row is None else
                 Where(file, sheet.name, row + 1, "B", column.header))
-        try:
-            labels[column.key] = (cells.default(column, False) if row is None else
-                                  _cell(column, grid.get(row, 1), grid.marks.get((row, 1)), False,
-                                        grid.max_chars))
-            where[column.key] = spot
-        except Bad as bad:
+        cell = cells.convert(column, "" if row is None else grid.get(row, 1), False, grid.max_chars)
+        if (mark := grid.marks.get((row, 1))) is not None:         # an absent row has none
+            cell = _marked(cell, mark)
+        typed, _shown, bad, _blank = cell
+        if bad is None:
+            labels[column.key], where[column.key] = typed, spot
+        else:
             issues.append(Issue(bad.code, spot, bad.message))
     return labels, where, issues
 
@@ -278,7 +317,7 @@ def _find_header(sheet: Sheet, grid: _Grid) -> int | None:
     keys = _header_keys(sheet)
     required = {c.key for c in sheet.columns if c.required}
     for row in grid.row_numbers()[:HEADER_SEARCH_ROWS]:
-        seen = {keys.get(_normal(v)) for v in grid.values[row - grid.top]}
+        seen = {keys.get(_normal(v)) for v in grid.head[row - grid.top]}
         hits = len(seen & required) if required else len(seen - {None})
         if hits and hits * 2 >= max(len(required), 1):
             return row
@@ -296,8 +335,7 @@ def _layout(sheet: Sheet, grid: _Grid, header: int,
     positions: dict[str, int] = {}
     found: list[str] = []
     issues: list[Issue] = []
-    width = max((len(r) for r in grid.values), default=0)
-    for col in range(grid.left, grid.left + width):
+    for col in range(grid.left, grid.left + grid.width):
         text = cells.display(grid.get(header, col))
         if not text:
             continue
@@ -322,7 +360,7 @@ def _layout(sheet: Sheet, grid: _Grid, header: int,
 def _read_table(sheet: Sheet, grid: _Grid,
                 file: str) -> tuple[tuple[str, ...], tuple[Row, ...], list[Issue]]:
     """Headers as found, data rows below the header, and the sheet's header issues."""
-    if not grid.values:
+    if not grid.head:
         return (), (), []                              # an absent or empty sheet is a nil return
     header = _find_header(sheet, grid)
     if header is None:
@@ -332,37 +370,75 @@ def _read_table(sheet: Sheet, grid: _Grid,
     positions, headers, issues = _layout(sheet, grid, header, file)
     if any(i.is_error for i in issues):
         return headers, (), issues
+    plan = _plan(sheet, grid, positions, file)
+    marked = {r for r, _c in grid.marks}
+    rows = (_read_row(plan, r, line, grid.marks if r in marked else None)
+            for r, line in grid.rows_below(header))
+    return headers, tuple(row for row in rows if row is not None), issues
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How every data row of one table is read, resolved once for the sheet."""
+    file: str
+    sheet: str
+    layout: Mapping[str, tuple[str, str]]             # key -> (column letter, header), for Where
+    keys: tuple[str, ...]
+    spots: tuple[int, ...]            # index in calamine's row; its width for an absent column
+    places: tuple[int, ...]           # the absolute column, for marks; -1 for an absent column
+    memos: tuple[dict[object, cells.Cell], ...]          # each column's cells.converter, in steps
+    shortcuts: tuple[Callable[[object], cells.Cell | None], ...]
+    converters: tuple[Callable[[object], cells.Cell], ...]
+    build: Callable[[Where, tuple[object, ...]], object] | None     # the record from typed values
+
+
+def _plan(sheet: Sheet, grid: _Grid, positions: Mapping[str, int], file: str) -> _Plan:
+    """Where each column sits, how it converts and how the record is made: asked once per sheet,
+    not once per cell (an absent optional column reads the "" every row gets at its end)."""
     layout = {c.key: (_letter(positions[c.key]) if c.key in positions else "", c.header)
               for c in sheet.columns}
     needed = _needed_fields(sheet.record)
-    rows = []
-    for r in grid.row_numbers()[header - grid.top + 1:]:
-        where = Where(file, sheet.name, r + 1, layout=layout)
-        if (row := _read_row(sheet, grid, r, positions, where, needed)) is not None:
-            rows.append(row)
-    return headers, tuple(rows), issues
+    memos, shortcuts, converters = zip(*(cells.converter(c, c.key in needed, grid.max_chars)
+                                         for c in sheet.columns))
+    keys = tuple(c.key for c in sheet.columns)
+    places = tuple(positions.get(key, -1) for key in keys)
+    spots = tuple(p - grid.left if p >= 0 else grid.width for p in places)
+    return _Plan(file, sheet.name, layout, keys, spots, places, memos, shortcuts, converters,
+                 _builder(sheet.record, keys))
 
 
-def _read_row(sheet: Sheet, grid: _Grid, row: int, positions: Mapping[str, int], where: Where,
-              needed: frozenset[str]) -> Row | None:
-    """One data row; None when every schema cell is blank (blank rows are skipped)."""
-    spots = [positions.get(c.key, -1) for c in sheet.columns]
-    line, left = grid.values[row - grid.top], grid.left
-    raw = [cells.clean(line[c - left]) if 0 <= c - left < len(line) else "" for c in spots]
-    marks = [grid.marks.get((row, c)) for c in spots] if grid.marks else [None] * len(spots)
-    if all(cells.is_blank(v) for v in raw) and not any(marks):
+def _builder(record: type | None,
+             keys: tuple[str, ...]) -> Callable[[Where, tuple[object, ...]], object] | None:
+    """How typed values become the row's record: ``record(where=..., **values)``; positionally when
+    the record's fields are where and the columns in order (the data sheets: a third faster)."""
+    if record is None:
         return None
-    values: dict[str, object] = {}
-    issues: list[Issue] = []
-    for column, value, mark in zip(sheet.columns, raw, marks):
-        try:
-            values[column.key] = _cell(column, value, mark, column.key in needed, grid.max_chars)
-        except Bad as bad:
-            issues.append(Issue(bad.code, where.at(column.key), bad.message))
-    record = sheet.record(where=where, **values) if sheet.record and not issues else None
-    shown = tuple(mark[1] if mark and mark[1] else cells.clip(cells.display(value), grid.max_chars)
-                  for value, mark in zip(raw, marks))          # an error echoes as #N/A
-    return Row(where, shown, record, tuple(issues))
+    if tuple(getattr(record, "__dataclass_fields__", ())) == ("where", *keys):
+        return lambda where, typed: record(where, *typed)
+    return lambda where, typed: record(where=where, **dict(zip(keys, typed)))
+
+
+def _read_row(plan: _Plan, row: int, line: list[object],
+              marks: Mapping[tuple[int, int], sheetxml.Mark] | None) -> Row | None:
+    """One data row; None when every schema cell is blank (blank rows are skipped). ``marks`` only
+    when the row has some."""
+    line.append("")                                     # what an absent column reads (its spot)
+    values = list(map(line.__getitem__, plan.spots))
+    read = [cell if cell is not None else shortcut(value) or convert(value)
+            for cell, shortcut, convert, value
+            in zip(map(dict.get, plan.memos, values), plan.shortcuts, plan.converters, values)]
+    if marks:
+        read = [cell if (mark := marks.get((row, place))) is None else _marked(cell, mark)
+                for cell, place in zip(read, plan.places)]
+    typed, shown, bad, blank = zip(*read)
+    if all(blank):
+        return None
+    where = Where(plan.file, plan.sheet, row + 1, layout=plan.layout)
+    if not any(bad):
+        return Row(where, shown, plan.build(where, typed) if plan.build else None)
+    issues = tuple(Issue(b.code, where.at(key), b.message)
+                   for key, b in zip(plan.keys, bad) if b is not None)
+    return Row(where, shown, None, issues)
 
 
 # ---- a filing ----------------------------------------------------------------------------

@@ -22,7 +22,9 @@ and the scan can only add findings, never lose data.
 
 `extents` answers a different question, for `guard`, before calamine opens the file: how far each
 sheet's cells reach (calamine builds a dense grid up to the farthest one) and which rows are hidden.
-There, what cannot be followed is an error, never an empty answer.
+There, what cannot be followed is an error, never an empty answer. `survey` reads each worksheet of
+an .xlsx once for all that guard and `scan` need to know first: DTD declarations, the quick extent,
+and whether the sheet can hold a mark at all (most cannot: `scan` then never opens it).
 """
 from __future__ import annotations
 
@@ -44,6 +46,11 @@ Marks = dict[str, dict[tuple[int, int], Mark]]   # sheet name -> (row, col), 0-b
 _FORMULA = (b"<f>", b"<f ", b"<f/>")
 _ERROR = (b' t="e"', b" t='e'")
 _XLSX_HINTS = (*_FORMULA, *_ERROR, b":f>", b":f ")
+DTD = (b"<!DOCTYPE", b"<!ENTITY", b"<!doctype", b"<!entity")   # no OOXML or ODF part has one
+DTD_FILTER = (b"!",)                        # one byte, found by memchr; rare in a sheet's XML
+# Each of _XLSX_HINTS holds one of these. A regex finds a short needle about twice as fast as
+# `in` does in sheet XML, a single byte ("'") is a memchr (measured).
+_HINT_FILTERS = (re.compile(rb"<f"), re.compile(rb":f"), re.compile(rb'"e"'))
 _ODS_HINTS = (b":formula=", b'value-type="error"', b"value-type='error'")
 _TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 _OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
@@ -55,7 +62,7 @@ _FAILURES = (zipfile.BadZipFile, KeyError, ValueError, ParseError, DefusedXmlExc
 
 def scan(data: bytes, names: Collection[str]) -> Marks:
     """Marks per sheet (only the sheets named) for a workbook's bytes; {} for .xls or on trouble."""
-    if not data.startswith(b"PK"):
+    if not names or not data.startswith(b"PK"):
         return {}
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -74,14 +81,16 @@ def _local(tag: str) -> str:
 
 
 def mentions(archive: zipfile.ZipFile, member: str | zipfile.ZipInfo,
-             needles: tuple[bytes, ...]) -> bool:
+             needles: tuple[bytes, ...], filters: tuple[bytes, ...] = ()) -> bool:
     """Whether the member holds any needle, streamed in chunks (never inflated whole), with an
-    overlap so a needle split across two chunks is still found."""
+    overlap so a needle split across two chunks is still found. ``filters`` (each needle contains
+    one) are looked for first: a block holding none of them is passed over in fewer scans."""
     tail = b""
     with archive.open(member) as stream:
         while chunk := stream.read(_CHUNK):
             block = tail + chunk
-            if any(needle in block for needle in needles):
+            if ((not filters or any(part in block for part in filters))
+                    and any(needle in block for needle in needles)):
                 return True
             tail = chunk[-32:]
     return False
@@ -246,12 +255,23 @@ Extent = tuple[int, int, tuple[int, ...]]   # rows, columns reached (1-based), h
 Extents = dict[str, Extent]                 # sheet name -> extent
 MAX_HIDDEN = 1000                           # hidden row numbers kept per sheet
 
-_ATTRIBUTE = rb'\s+(?!r=)[\w:.-]+="[^"]*"'
-_CELL_TAG = re.compile(rb'<c(?:%s)*\s+r="([A-Z]{1,3})([0-9]{1,7})"(?:%s)*\s*(/?)>'
-                       % (_ATTRIBUTE, _ATTRIBUTE))             # well-formed, double-quoted only
+_ATTRIBUTE = rb'\s++(?!r=)[\w:.-]++="[^"]*+"'   # possessive: nothing here ever backtracks
+_REF = rb'[A-Z]{1,3}[0-9]{1,7}'
+# A cell start tag, well-formed and double-quoted only: the reference of a filled cell, b"" for an
+# empty (self-closing) one.
+_CELL_TAG = re.compile(rb'<c(?:%s)*+\s++r="(?:(%s)"(?:%s)*+\s*+>|%s"(?:%s)*+\s*+/>)'
+                       % (_ATTRIBUTE, _REF, _ATTRIBUTE, _REF, _ATTRIBUTE))
+# The same for the spelling every writer uses (r first, single spaces, only s and t after it), a
+# third faster. It reads a subset of _CELL_TAG's tags, the same way, so when it reads every start
+# tag of a block, _CELL_TAG would have read the same ones.
+_PLAIN_CELL_TAG = re.compile(rb'<c r="(?:(%s)"(?: [st]="[^"]*+")*+>|%s"(?: [st]="[^"]*+")*+/>)'
+                             % (_REF, _REF))
 _CELL_STARTS = (b"<c ", b"<c\t", b"<c\n", b"<c\r", b"<c>", b"<c/>")
+_ODD_START = re.compile(rb"<c[\t\n\r>/]")          # any start but the usual "<c "
+_DIGITS, _LETTERS = b"0123456789", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _HIDDEN_ROW = re.compile(rb'<row\s[^>]*?\bhidden="(?:1|true)"[^>]*>')
 _ROW_REF = re.compile(rb'\br="([0-9]{1,7})"')
+_HIDDEN = re.compile(rb"hidden=")
 _PREFIXED = re.compile(rb':(?:c|row)[\s/>]')
 _ODS_CELLS = (_TABLE + "table-cell", _TABLE + "covered-table-cell")
 
@@ -272,15 +292,65 @@ def _column_number(letters: bytes) -> int:
     return number
 
 
-def extents(archive: zipfile.ZipFile) -> Extents:
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """What one streamed pass over each worksheet of an .xlsx found, before any parser saw it.
+    A sheet the pass could not read to its end is in none of these: it is read the long way."""
+    paths: dict[str, str] = field(default_factory=dict)            # sheet -> its XML's member
+    dtd: dict[zipfile.ZipInfo, bool] = field(default_factory=dict)  # part -> declares a DTD
+    quick: dict[str, Extent | None] = field(default_factory=dict)  # sheet -> extent; None: parse
+    plain: frozenset[str] = frozenset()         # sheets with no formula and no error value at all
+
+
+def survey(archive: zipfile.ZipFile) -> Survey:
+    """Each worksheet streamed once for its DTD declarations, its quick extent and any sign of a
+    mark. Never raises: what it cannot follow (a workbook part defusedxml refuses, a broken
+    stream) it leaves out, and the checks that do raise meet it in their usual order."""
+    members = set(archive.namelist())
+    dtd, quick, plain = {}, {}, set()
+    try:
+        paths = _sheet_paths(archive) if "xl/workbook.xml" in members else {}
+    except Exception:  # noqa: BLE001 -- left to `extents`, after every part's DTD check
+        paths = {}
+    for name, member in paths.items():
+        found = _survey_sheet(archive, member) if member in members else None
+        if found is not None:
+            dtd[archive.getinfo(member)], quick[name], hinted = found
+            if not hinted:
+                plain.add(name)
+    return Survey(paths, dtd, quick, frozenset(plain))
+
+
+def _survey_sheet(archive: zipfile.ZipFile,
+                  member: str) -> tuple[bool, Extent | None, bool] | None:
+    """(declares a DTD, quick extent, may hold a mark), or None when it cannot be read through."""
+    reach, dtd, hinted = _Reading(), False, False
+    try:
+        with archive.open(member) as stream:
+            for block in _tag_blocks(stream):               # no needle holds a '>' but at its end
+                if block is None:
+                    return None
+                dtd = dtd or (b"!" in block and any(needle in block for needle in DTD))
+                hinted = hinted or b"'" in block or any(f.search(block) for f in _HINT_FILTERS)
+                reach.add(block)
+    except Exception:  # noqa: BLE001 -- read again, the long way, where it raises in order
+        return None
+    return dtd, reach.extent(), hinted
+
+
+def extents(archive: zipfile.ZipFile, surveyed: Survey | None = None) -> Extents:
     """How far each sheet's non-empty cells reach and which of its rows are hidden, from the XML.
 
-    xlsx: one pass of C-speed regex over the start tags (~0.3 s for 800,000 cells); a sheet that
-    pass cannot vouch for (a cell without ``r``, prefixed names) is parsed with defusedxml instead.
+    xlsx: what `survey` found by C-speed regex over the start tags (~0.3 s for 800,000 cells); a
+    sheet it cannot vouch for (a cell without ``r``, prefixed names) is parsed with defusedxml.
     ods: parsed (~2 µs an element). Raises on XML that cannot be followed."""
     members = set(archive.namelist())
     if "xl/workbook.xml" in members:
-        return {name: _xlsx_extent(archive, path) for name, path in _sheet_paths(archive).items()
+        surveyed = survey(archive) if surveyed is None else surveyed
+        quick = surveyed.quick
+        return {name: _xlsx_extent(archive, path, quick[name] if name in quick else
+                                   _xlsx_quick_extent(archive, path))
+                for name, path in (surveyed.paths or _sheet_paths(archive)).items()
                 if path in members}
     if "content.xml" in members:
         with archive.open("content.xml") as stream:
@@ -288,13 +358,11 @@ def extents(archive: zipfile.ZipFile) -> Extents:
     return {}
 
 
-def _xlsx_extent(archive: zipfile.ZipFile, member: str) -> Extent:
+def _xlsx_extent(archive: zipfile.ZipFile, member: str, quick: Extent | None) -> Extent:
+    if quick is not None:
+        return quick
     with archive.open(member) as stream:
-        found = _xlsx_quick_extent(stream)
-    if found is None:
-        with archive.open(member) as stream:
-            found = _xlsx_full_extent(stream)
-    return found
+        return _xlsx_full_extent(stream)
 
 
 def _tag_blocks(stream: IO[bytes]) -> Iterator[bytes | None]:
@@ -312,24 +380,56 @@ def _tag_blocks(stream: IO[bytes]) -> Iterator[bytes | None]:
     yield carry
 
 
-def _xlsx_quick_extent(stream: IO[bytes]) -> Extent | None:
-    """None unless every cell start tag in the sheet is one the strict pattern read whole: any
-    other spelling (no ``r``, single quotes, a prefix) sends the sheet to the full parser."""
-    rows, letters, hidden = 0, set(), []
-    for block in _tag_blocks(stream):
-        if block is None or _PREFIXED.search(block):
-            return None
-        tags = _CELL_TAG.findall(block)
-        if len(tags) != sum(block.count(start) for start in _CELL_STARTS):
-            return None
-        filled = [(column, number) for column, number, empty in tags if not empty]
-        if filled:
-            rows = max(rows, max(map(int, (number for _, number in filled))))
-            letters.update(column for column, _ in filled)
-        if b"hidden=" in block:
+def _xlsx_quick_extent(archive: zipfile.ZipFile, member: str) -> Extent | None:
+    reach = _Reading()
+    with archive.open(member) as stream:
+        for block in _tag_blocks(stream):
+            if block is None:
+                return None
+            reach.add(block)
+    return reach.extent()
+
+
+@dataclass(slots=True)
+class _Reading:
+    """One sheet's quick extent, block by block. It gives up (`extent` is None) unless every cell
+    start tag in the sheet is one the strict pattern read whole: any other spelling (no ``r``,
+    single quotes, a prefix) sends the sheet to the full parser."""
+    rows: int = 0
+    letters: set[bytes] = field(default_factory=set)
+    hidden: list[int] = field(default_factory=list)
+    lost: bool = False
+
+    def add(self, block: bytes) -> None:
+        if self.lost or _PREFIXED.search(block):
+            self.lost = True
+            return
+        starts = _cell_starts(block)
+        refs = _PLAIN_CELL_TAG.findall(block)
+        if len(refs) != starts:
+            refs = _CELL_TAG.findall(block)
+        if len(refs) != starts:
+            self.lost = True
+            return
+        filled = b" ".join(refs)                    # the empty cells' b"" are only more spaces
+        rows = filled.translate(None, _LETTERS).split()
+        self.rows = max(self.rows, max(map(int, set(rows)), default=0))
+        self.letters.update(filled.translate(None, _DIGITS).split())
+        if _HIDDEN.search(block):
             refs = (_ROW_REF.search(match.group()) for match in _HIDDEN_ROW.finditer(block))
-            hidden += [int(ref.group(1)) for ref in refs if ref][:MAX_HIDDEN - len(hidden)]
-    return rows, max(map(_column_number, letters), default=0), tuple(hidden)
+            room = MAX_HIDDEN - len(self.hidden)
+            self.hidden += [int(ref.group(1)) for ref in refs if ref][:room]
+
+    def extent(self) -> Extent | None:
+        if self.lost:
+            return None
+        return self.rows, max(map(_column_number, self.letters), default=0), tuple(self.hidden)
+
+
+def _cell_starts(block: bytes) -> int:
+    if _ODD_START.search(block) is None:              # one count instead of six, nearly always
+        return block.count(b"<c ")
+    return sum(block.count(start) for start in _CELL_STARTS)
 
 
 def _xlsx_full_extent(stream: IO[bytes]) -> Extent:

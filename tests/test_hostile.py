@@ -180,6 +180,23 @@ def test_every_xml_parse_goes_through_defusedxml():
                 assert set(re.findall(r"\w+", names)) <= allowed and names, (path.name, module)
 
 
+def test_a_dtd_in_a_part_shadowed_by_a_later_one_of_the_same_name_is_still_refused(tmp_path):
+    """Sheets are read once for their DTDs and their extent; a zip may hold two parts of one name
+    (opened by name, the later wins), and the earlier must still be looked at."""
+    good = (LO_HOME / "inbox" / "M001" / "M001_2026-03.xlsx").read_bytes()
+    path = tmp_path / "twice.xlsx"
+    with zipfile.ZipFile(io.BytesIO(good)) as source, zipfile.ZipFile(path, "w") as target:
+        for info in source.infolist():
+            if info.filename == "xl/worksheets/sheet2.xml":
+                with pytest.warns(UserWarning, match="Duplicate name"):
+                    target.writestr(info.filename, b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>')
+                    target.writestr(info.filename, source.read(info))
+            else:
+                target.writestr(info, source.read(info))
+    code, message = refused(path)
+    assert code == "file.xml_entity" and "sheet2.xml" in message
+
+
 def test_a_zip_bomb_is_refused_from_its_directory(tmp_path):
     bomb = hostile.zip_bomb(tmp_path / "bomb.xlsx")
     assert bomb.stat().st_size < 3 << 20

@@ -17,8 +17,8 @@ from openpyxl import Workbook as OpenpyxlWorkbook
 from batch import cells, read, sheetxml
 from batch.model import Default, NewGuarantee, Product, Recovery, Repayment
 from batch.read import ISSUE_CODES, read_filing, read_workbook
-from batch.schema import (COVER, DEFAULT, FILING_SHEETS, MEMBERS, NEW, PRODUCTS, RECOVER, REPAY,
-                          SETTINGS)
+from batch.schema import (COVER, DEFAULT, FILING_SHEETS, MEMBERS, NEW, PRODUCTS, RECOVER,
+                          REFERENCE_SHEETS, REPAY, SETTINGS)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 COVER_ROWS = [["机构编号", "M001"], ["机构名称", "济南市融资担保有限公司"], ["报送期间", "2026-03"],
@@ -528,3 +528,108 @@ def test_an_xlsm_reads_like_an_xlsx(tmp_path):
     shutil.copyfile(FIXTURES / "lo" / "filing_lo.xlsx", macro)
     result = read_filing(macro, "filing.xlsm", "sha")
     assert result.issues == () and len(result.rows["new"]) == 3
+
+
+# ---- the fast way gives the long way's answer --------------------------------------------
+
+# One column of each way a column can read (kind, required, default, choices, identity).
+COLUMN_KINDS = list({(c.kind, c.required, c.default, c.choices, c.key in cells.IDENTITY_KEYS): c
+                     for sheet in (*FILING_SHEETS, *REFERENCE_SHEETS)
+                     for c in sheet.columns}.values())
+cell_values = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["", "  ", "#N/A", " #REF! ", "a\x01b", "\r\nx", "Ｍ００１", " M001 ", "是", "bl",
+                     "1,234.50", "1.7%", "2026-03-07", "2026年3月", "x" * 30, "是否"]),
+    st.floats(), st.sampled_from([0.0, -0.0, 1.0, 0.5, 0.017, 1234.5, 420000.0, 1e15,
+                                  999999999999999.9, 1e-7, 0.1 + 0.2, float("nan")]),
+    st.integers(-10**16, 10**16), st.booleans(), st.dates(), st.datetimes(), st.times())
+
+
+def _answer(cell: cells.Cell) -> tuple:
+    """A cell read, comparable: values by repr (Decimal("1.0") == Decimal("1.00")), Bad by text."""
+    typed, shown, bad, blank = cell
+    return repr(typed), shown, bad and (bad.code, bad.message), blank
+
+
+def _through(converter: cells.Converter, value: object) -> cells.Cell:
+    """How a row reads one cell: the memo, then the shortcut, then the long way."""
+    memo, shortcut, slow = converter
+    cell = memo.get(value)
+    return cell if cell is not None else shortcut(value) or slow(value)
+
+
+@pytest.mark.parametrize("column", COLUMN_KINDS, ids=lambda c: c.key)
+@given(values=st.lists(cell_values, max_size=8), needed=st.booleans(),
+       max_chars=st.sampled_from([3, 12, 2000]))
+def test_a_converter_reads_any_cells_in_any_order_as_convert_does(column, values, needed,
+                                                                   max_chars):
+    converter = cells.converter(column, needed, max_chars)
+    for value in values * 2:                      # the second time round, from the memo
+        assert _answer(_through(converter, value)) == \
+            _answer(cells.convert(column, value, needed, max_chars)), value
+
+
+def test_equal_values_of_different_types_never_share_a_memo_entry():
+    values = [0.5, 1.0, 1, True, 0.0, -0.0, 0, False, "1", date(2026, 3, 7),
+              datetime(2026, 3, 7), float("nan"), float("inf")]
+    for column in (NEW.column("fee_rate"), NEW.column("loan_amount"), NEW.column("fund_cover"),
+                   REPAY.column("date"), NEW.column("guarantee_id")):
+        converter = cells.converter(column, True, 2000)
+        for value in values * 2:
+            assert _answer(_through(converter, value)) == \
+                _answer(cells.convert(column, value, True, 2000)), (column.key, value)
+
+
+def test_repeated_cells_share_one_value(tmp_path):
+    rows = new_sheet(tmp_path, new_row(), new_row(guarantee_id="G2"))
+    first, second = (r.record for r in rows)
+    assert first.start_date is second.start_date and first.fee_rate is second.fee_rate
+    assert first.guarantee_id == "G1" and second.guarantee_id == "G2"
+
+
+def test_a_failure_while_calamine_hands_over_rows_makes_the_file_unreadable(tmp_path, monkeypatch):
+    class Panic(BaseException):                   # what a Rust panic arrives as
+        pass
+
+    def failing(lines, name):
+        def rows():
+            yield next(lines)
+            raise Panic("boom")
+        return guarded(rows(), name)
+    guarded = read._guarded
+    monkeypatch.setattr(read, "_guarded", failing)
+    loans = [new_row(guarantee_id=f"G{n}") for n in range(15)]    # past the rows held for a header
+    result = read_filing(filing(tmp_path, 新增业务=[NEW_HEADERS, *loans]), "f.xlsx", "sha")
+    assert [i.code for i in result.issues] == ["file.unreadable"] and "Panic: boom" in \
+        result.issues[0].message
+    assert result.cover is None and result.rows["new"] == ()
+    lines = guarded(iter([["a"], ["b"]]), "f.xlsx")
+    assert next(lines) == ["a"]
+    lines.close()                                 # left early: no error
+
+
+def test_only_sheets_that_may_hold_marks_are_scanned():
+    import io
+    for row, expected in (('<c r="B2"><v>1</v></c>', frozenset({"S"})), (CELLS, frozenset())):
+        xml = f'<worksheet xmlns="{MAIN}"><sheetData><row r="2">{row}</row></sheetData></worksheet>'
+        assert sheetxml.survey(zipfile.ZipFile(io.BytesIO(_zip_xlsx(xml)))).plain == expected
+    filters = [f.pattern for f in sheetxml._HINT_FILTERS] + [b"'"]
+    assert all(any(f in hint for f in filters) for hint in sheetxml._XLSX_HINTS)
+    assert all(any(f in needle for f in sheetxml.DTD_FILTER) for needle in sheetxml.DTD)
+
+
+@pytest.mark.parametrize("row", [
+    '<c r="B2"><v>1</v></c><c r="AB7" s="3"/>',                 # an empty styled cell is no reach
+    '<c r="B2" s="1" t="n"><v>1</v></c><c r="C2" t="inlineStr"><is><t>x</t></is></c>',
+    '<c s="1" r="B2"><v>1</v></c>',                              # r not first
+    '<c  r="C3"\tt="n" ><v>1</v></c>',                           # other whitespace
+    '<c r="D4" cm="1"><v>1</v></c>',                             # another attribute
+    "<c r='D4'><v>1</v></c>",                                    # single quotes: parsed
+    '<c><v>1</v></c><c><v>2</v></c>',                            # no r: parsed
+])
+def test_the_quick_extent_is_the_parsers_for_every_spelling(row):
+    import io
+    xml = (f'<worksheet xmlns="{MAIN}"><sheetData><row r="2" hidden="1">{row}</row></sheetData>'
+           '</worksheet>')
+    expected = sheetxml._xlsx_full_extent(io.BytesIO(xml.encode()))
+    assert sheetxml.extents(zipfile.ZipFile(io.BytesIO(_zip_xlsx(xml)))) == {"S": expected}
