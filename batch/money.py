@@ -10,6 +10,7 @@ import re
 import unicodedata
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
+from functools import lru_cache
 from math import lcm
 from typing import Hashable, Mapping, Sequence, TypeVar
 
@@ -98,25 +99,35 @@ def allocate(total: Decimal, weights: Mapping[K, Decimal | Fraction | int],
     """
     if total < 0:
         return {k: -v for k, v in allocate(-total, weights, tie_order).items()}
-    numerators = _integer_weights(weights)
-    whole = sum(numerators.values())
+    numerators, whole = _integer_weights(tuple(weights.values()))
     if whole <= 0:
         raise ValueError("分配比例之和必须大于零")
     fen = int(total.quantize(FEN) / FEN)
-    # fen × w / whole as floor and remainder; every remainder shares the denominator ``whole``,
-    # so comparing the integer remainders orders the fractional parts exactly.
-    split = {k: divmod(fen * n, whole) for k, n in numerators.items()}
-    parts = {k: q for k, (q, _r) in split.items()}
+    parts = [fen * n // whole for n in numerators]
+    left = fen - sum(parts)
+    if left:                                  # none when the amount divides evenly
+        # Every remainder fen × n mod whole shares the denominator ``whole``, so comparing the
+        # integer remainders orders the fractional parts exactly.
+        ties = _tie_ranks(tuple(weights), tuple(tie_order))
+        order = sorted((-(fen * n % whole), *tie) for n, tie in zip(numerators, ties))
+        for _r, _rank, i in order[:left]:
+            parts[i] += 1
+    return dict(zip(weights, map(FEN.__mul__, map(Decimal, parts))))    # n fen as yuan
+
+
+@lru_cache(maxsize=256)
+def _integer_weights(weights: tuple[Decimal | Fraction | int, ...]) -> tuple[tuple[int, ...], int]:
+    """The weights scaled by one common factor to integers (exact; proportions unchanged), and
+    their sum. Remembered: a night's registrations and defaults split by a few share tables."""
+    ratios = [w.as_integer_ratio() for w in weights]
+    scale = lcm(*[d for _n, d in ratios])
+    numerators = tuple([n * (scale // d) for n, d in ratios])
+    return numerators, sum(numerators)
+
+
+@lru_cache(maxsize=64)
+def _tie_ranks(keys: tuple[K, ...], tie_order: tuple[K, ...]) -> tuple[tuple[int, int], ...]:
+    """Each key's place among equal remainders: by ``tie_order``, then in the order given.
+    Remembered: the splits of a night name the same parties in the same tie order."""
     rank = {k: i for i, k in enumerate(tie_order)}
-    position = {k: i for i, k in enumerate(weights)}
-    order = sorted(split, key=lambda k: (-split[k][1], rank.get(k, len(rank)), position[k]))
-    for k in order[: fen - sum(parts.values())]:
-        parts[k] += 1
-    return {k: Decimal(n).scaleb(-2) for k, n in parts.items()}
-
-
-def _integer_weights(weights: Mapping[K, Decimal | Fraction | int]) -> dict[K, int]:
-    """The weights scaled by one common factor to integers (exact; proportions unchanged)."""
-    ratios = {k: w.as_integer_ratio() for k, w in weights.items()}
-    scale = lcm(*(d for _n, d in ratios.values())) if ratios else 1
-    return {k: n * (scale // d) for k, (n, d) in ratios.items()}
+    return tuple([(rank.get(k, len(rank)), i) for i, k in enumerate(keys)])

@@ -92,11 +92,13 @@ class Params:
     def rule(self, product: Product, on: date) -> ProductRule | None:
         """The share table in force on ``on`` (the loan's own start date, never 'today')."""
         key = ("rule", product, on)
-        if key not in self._memo:            # a night asks the same few (product, day) pairs
+        try:                                 # a night asks the same few (product, day) pairs
+            return self._memo[key]           # (several times a row: one look-up each)
+        except KeyError:
             live = [r for r in self.rules
                     if r.product is product and r.effective_from <= on < r.until]
-            self._memo[key] = max(live, key=lambda r: r.effective_from) if live else None
-        return self._memo[key]
+            found = self._memo[key] = max(live, key=lambda r: r.effective_from) if live else None
+            return found
 
     def credit_line(self, member_id: str, bank_id: str, on: date) -> CreditLine | None:
         key = ("credit", member_id, bank_id, on)

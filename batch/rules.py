@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Mapping
 
 from .model import NewGuarantee, Party, PARTIES, Product, TIE_ORDER
@@ -51,9 +52,8 @@ def split(amount: Decimal, weights: Mapping[Party, Decimal]) -> dict[Party, Deci
     """Exact allocation over all five parties, parties without weight getting 0.00."""
     live = {p: w for p, w in weights.items() if w > 0}
     if not live or amount == 0:
-        return {p: ZERO for p in PARTIES}
-    parts = allocate(amount, live, TIE_ORDER)
-    return {p: parts.get(p, ZERO) for p in PARTIES}
+        return dict.fromkeys(PARTIES, ZERO)
+    return dict.fromkeys(PARTIES, ZERO) | allocate(amount, live, TIE_ORDER)
 
 
 def registration_exposures(g: NewGuarantee, rule: ProductRule) -> dict[Party, Decimal]:
@@ -68,10 +68,13 @@ def expected_guarantee(g: NewGuarantee, rule: ProductRule) -> Decimal:
     return round_fen(g.loan_amount * (1 - rule.shares[Party.BANK]))
 
 
+@lru_cache(maxsize=4096)
 def term_years(start: date, maturity: date) -> Decimal:
     """Whole calendar months count as twelfths; days left over count as days ÷ 365.
 
     A one-year loan is exactly 1 whatever leap day it spans, which is what finance expects.
+    Remembered: a filing's loans share a few start and maturity dates, and both the term check
+    and the fee ask.
     """
     months = (maturity.year - start.year) * 12 + maturity.month - start.month
     if maturity.day < start.day:

@@ -6,9 +6,14 @@ from datetime import date
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from stdnum.cn import ric as stdnum_ric
+from stdnum.cn import uscc as stdnum_uscc
+from stdnum.exceptions import ValidationError
 
 from batch.model import Party, Product
-from batch.validate import valid_resident_id
+from batch.validate import valid_resident_id, valid_uscc
 from builders import (balance, codes, default, member, new, night, params, post, recover, repay)
 
 
@@ -54,6 +59,56 @@ def test_resident_id_for_a_farmer_checks_digit_and_birth_date_not_region():
     assert only(out) == [()]
     out = post(night(), replace(new("G1", borrower_type="小型企业"), borrower_id=good))
     assert "id.check" in only(out)[0]
+
+
+# ---- the identity check agrees with stdnum on anything a member may type ------------------
+
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+# Look-alikes and separators stdnum cleans away or refuses: the checks must send them its way.
+ODD_CHARACTERS = "IOSVZxl -\u2013\u2014.:/\t\n\u3000１Ｘ\uff0d٣"
+
+
+@st.composite
+def typed_ids(draw) -> str:
+    """Valid codes and resident IDs, then perhaps one slip: a character changed, inserted or
+    dropped, lower case, padding, or an ID of random characters."""
+    kind = draw(st.sampled_from(["uscc", "uscc", "resident", "resident", "random"]))
+    if kind == "uscc":
+        body = (draw(st.text("0123456789", min_size=8, max_size=8))       # authority, type, region
+                + draw(st.text(USCC_ALPHABET, min_size=9, max_size=9)))
+        number = body + stdnum_uscc.calc_check_digit(body)
+    elif kind == "resident":
+        born = draw(st.dates(date(1900, 1, 1), date(2030, 12, 31)))
+        body = (draw(st.text("0123456789", min_size=6, max_size=6)) + born.strftime("%Y%m%d")
+                + draw(st.text("0123456789", min_size=3, max_size=3)))
+        number = body + stdnum_ric.calc_check_digit(body + "0")
+    else:
+        return draw(st.text(USCC_ALPHABET + ODD_CHARACTERS, min_size=15, max_size=20))
+    slip = draw(st.sampled_from(["none"] * 5 + ["change", "insert", "drop", "lower", "pad"]))
+    at = draw(st.integers(0, len(number) - 1))
+    other = draw(st.sampled_from(USCC_ALPHABET + ODD_CHARACTERS))
+    return {"none": number, "change": number[:at] + other + number[at + 1:],
+            "insert": number[:at] + other + number[at:], "drop": number[:at] + number[at + 1:],
+            "lower": number.lower(), "pad": f" {number} "}[slip]
+
+
+def resident_id_by_stdnum(number: str) -> bool:
+    """The rule through stdnum's own cleaning: its validate() without the region lookup."""
+    try:
+        number = stdnum_ric.compact(number)
+        if len(number) != 18 or not number[:-1].isdigit():
+            return False
+        stdnum_ric.get_birth_date(number)
+        return number[-1] == stdnum_ric.calc_check_digit(number)
+    except ValidationError:
+        return False
+
+
+@settings(max_examples=3000, deadline=None)
+@given(number=typed_ids())
+def test_identity_checks_agree_with_stdnum(number):
+    assert valid_uscc(number) == stdnum_uscc.is_valid(number)
+    assert valid_resident_id(number) == resident_id_by_stdnum(number)
 
 
 def test_suspended_member_files_run_off_but_no_new_business():
