@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Iterable
+from typing import Iterable, Sequence
 
-from operator import itemgetter
+from functools import lru_cache
+from itertools import islice
 
 from sqlalchemy import Date, delete, insert, select, text
 from sqlalchemy.engine import Connection
@@ -250,24 +251,24 @@ class StoredBook:
     def write_back(self, book: Book) -> None:
         """Store every total the book changed since the last write (a guarantee is its postings,
         stored by the caller); let go of per-guarantee entries."""
-        conn = self.conn
+        conn, fen = self.conn, codec.fen
         self.details.clear()
-        upsert(conn, borrower_totals, ({"borrower_id": b, "outstanding": codec.fen(v)}
-                                       for b, v in book.borrower_outstanding.changed().items()))
+        upsert(conn, borrower_totals, ("borrower_id", "outstanding"),
+               ((b, fen(v)) for b, v in book.borrower_outstanding.changed().items()))
         pairs = book.member_borrower.dirty | book.borrower_type.dirty
-        upsert(conn, member_borrowers, (
-            {"member_id": k[0], "borrower_id": k[1], "liability": codec.fen(book.member_borrower[k]),
-             "borrower_type": book.borrower_type.get(k)} for k in pairs))
-        upsert(conn, member_totals, [{"member_id": m, "weighted": str(v)}
-                                     for m, v in book.member_weighted.changed().items()])
-        upsert(conn, member_banks, [{"member_id": k[0], "bank_id": k[1], "liability": codec.fen(v)}
-                                    for k, v in book.member_bank.changed().items()])
+        upsert(conn, member_borrowers, ("member_id", "borrower_id", "liability", "borrower_type"),
+               ((k[0], k[1], fen(book.member_borrower[k]), book.borrower_type.get(k))
+                for k in pairs))
+        upsert(conn, member_totals, ("member_id", "weighted"),
+               ((m, str(v)) for m, v in book.member_weighted.changed().items()))
+        upsert(conn, member_banks, ("member_id", "bank_id", "liability"),
+               ((k[0], k[1], fen(v)) for k, v in book.member_bank.changed().items()))
         products = book.registered_principal.dirty | book.defaulted_principal.dirty
-        upsert(conn, member_products, [
-            {"member_id": k[0], "product": k[1], "registered": codec.fen(book.registered_principal[k]),
-             "defaulted": codec.fen(book.defaulted_principal[k])} for k in products])
-        upsert(conn, position_totals, [codec.position_row(k, v)
-                                       for k, v in book.positions.changed().items()])
+        upsert(conn, member_products, ("member_id", "product", "registered", "defaulted"),
+               ((k[0], k[1], fen(book.registered_principal[k]), fen(book.defaulted_principal[k]))
+                for k in products))
+        upsert(conn, position_totals, codec.POSITION_COLUMNS,
+               (codec.position_row(k, v) for k, v in book.positions.changed().items()))
         self._write_contracts(book.contracts.changed(), book.contracts_shrunk)
         book.contracts_shrunk.clear()
         for name in ("member_weighted", "member_bank", "registered_principal",
@@ -285,9 +286,8 @@ class StoredBook:
             for part in _chunks(numbers):
                 self.conn.execute(delete(contract_members).where(c.bank_id == bank,
                                                                  c.contract_no.in_(part)))
-        upsert(self.conn, contract_members, ({"bank_id": k[0], "contract_no": k[1], "member_id": m}
-                                             for k in sorted(changed)
-                                             for m in sorted(changed[k] or ())))
+        upsert(self.conn, contract_members, ("bank_id", "contract_no", "member_id"),
+               ((k[0], k[1], m) for k in sorted(changed) for m in sorted(changed[k] or ())))
 
 
 def _by_bank(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -300,49 +300,56 @@ def _by_bank(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
 BATCH = 5000          # rows per executemany: a 300,000-row filing never builds them all at once
 
 
-def upsert(conn: Connection, table, rows: Iterable[dict]) -> None:
-    """Insert or replace by primary key (SQLite and PostgreSQL natively, others by delete+insert)."""
+def upsert(conn: Connection, table, names: Sequence[str], rows: Iterable[tuple]) -> None:
+    """Insert or replace by primary key: ``rows`` of values for the columns ``names`` (SQLite and
+    PostgreSQL natively, others by delete+insert)."""
     pk = [c.name for c in table.primary_key]
     for part in _batches(rows):
         if conn.dialect.name == "sqlite":
-            _sqlite_many(conn, table, part, pk)
-        elif conn.dialect.name == "postgresql":
+            _sqlite_many(conn, table, names, part, pk)
+            continue
+        mapped = [dict(zip(names, values)) for values in part]
+        if conn.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
             stmt = pg_insert(table)
             rest = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in pk}
             stmt = (stmt.on_conflict_do_update(index_elements=pk, set_=rest) if rest
                     else stmt.on_conflict_do_nothing(index_elements=pk))
-            conn.execute(stmt, part)
+            conn.execute(stmt, mapped)
         else:
-            for row in part:
+            for row in mapped:
                 conn.execute(delete(table).where(*(table.c[k] == row[k] for k in pk)))
-            conn.execute(insert(table), part)
+            conn.execute(insert(table), mapped)
 
 
-def bulk_insert(conn: Connection, table, rows: Iterable[dict]) -> None:
-    """Many rows, a batch per executemany (on SQLite straight through the driver: the Core path
-    costs ~4× more per row, which matters at a million postings a night)."""
+def bulk_insert(conn: Connection, table, names: Sequence[str], rows: Iterable[tuple]) -> None:
+    """Many rows of values for the columns ``names``, a batch per executemany (on SQLite straight
+    through the driver: the Core path costs ~4× more per row, which matters at a million
+    postings a night)."""
     for part in _batches(rows):
         if conn.dialect.name == "sqlite":
-            _sqlite_many(conn, table, part, None)
+            _sqlite_many(conn, table, names, part, None)
         else:
-            conn.execute(insert(table), part)
+            conn.execute(insert(table), [dict(zip(names, values)) for values in part])
 
 
-def _batches(rows: Iterable[dict]) -> Iterable[list[dict]]:
-    part: list[dict] = []
-    for row in rows:
-        part.append(row)
-        if len(part) >= BATCH:
-            yield part
-            part = []
-    if part:
+def _batches(rows: Iterable[tuple]) -> Iterable[list[tuple]]:
+    rows = iter(rows)
+    while part := list(islice(rows, BATCH)):
         yield part
 
 
-def _sqlite_many(conn: Connection, table, rows: list[dict], pk: list[str] | None) -> None:
-    columns = [c for c in table.columns if c.name in rows[0]]
-    names = [c.name for c in columns]
+def _sqlite_many(conn: Connection, table, names: Sequence[str], values: list[tuple],
+                 pk: list[str] | None) -> None:
+    dates = [i for i, n in enumerate(names) if isinstance(table.c[n].type, Date)]
+    if dates:
+        values = [_iso(v, dates) for v in values]
+    conn.connection.driver_connection.executemany(_sqlite_insert(table, tuple(names), pk and tuple(pk)), values)
+
+
+@lru_cache(maxsize=64)
+def _sqlite_insert(table, names: tuple[str, ...], pk: tuple[str, ...] | None) -> str:
+    """INSERT for ``names``; with a primary key, an upsert (or a no-op when only keys are set)."""
     sql = (f'INSERT INTO "{table.name}" ({", ".join(f"{chr(34)}{n}{chr(34)}" for n in names)}) '
            f'VALUES ({", ".join("?" * len(names))})')
     rest = [n for n in names if n not in (pk or ())]
@@ -351,12 +358,7 @@ def _sqlite_many(conn: Connection, table, rows: list[dict], pk: list[str] | None
                 + ", ".join(f'"{n}" = excluded."{n}"' for n in rest))
     elif pk is not None:
         sql += " ON CONFLICT DO NOTHING"
-    dates = [i for i, c in enumerate(columns) if isinstance(c.type, Date)]
-    get = itemgetter(*names)
-    values = [get(r) for r in rows] if len(names) > 1 else [(get(r),) for r in rows]
-    if dates:
-        values = [_iso(v, dates) for v in values]
-    conn.connection.driver_connection.executemany(sql, values)
+    return sql
 
 
 def _iso(values: tuple, dates: list[int]) -> tuple:

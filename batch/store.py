@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from sqlalchemy import (create_engine, delete, event, func, insert, inspect, literal, or_, select,
                         text)
@@ -22,7 +22,7 @@ from . import codec
 from .codec import fen, yuan  # noqa: F401  (re-exported: money as stored)
 from .ledger import Book, Fund
 from .ledgerdb import StoredBook, bulk_insert
-from .model import PARTIES, Claim, FundMove, Kind, Source
+from .model import PARTIES, Claim, FundMove, Kind, Posting, Source
 from .money import ZERO
 from .outcome import ACCEPTED, PARTIAL, FilingOutcome
 from .tables import (BALANCE_TABLES, claims, files, fund_moves, member_totals, meta,  # noqa: F401
@@ -215,12 +215,19 @@ def post_filing(conn: Connection, stored: StoredBook, book: Book, f: FilingOutco
     """One filing's rows of the ledger: its file line, postings (with their guarantee's bank,
     product and city), the filings it withdrew; then the totals it changed."""
     conn.execute(insert(files), [file_row(f, run_id)])
-    bulk_insert(conn, postings, (codec.posting_row(p, run_id, f.filing.sha256, attributes(book, p),
-                                                   stored.details)
-                                 for p in (*f.reversals, *f.postings)))
     if f.withdrawn:
         conn.execute(insert(withdrawn), [{"sha256": sha, "by_sha256": f.filing.sha256,
                                           "run_id": run_id} for sha in f.withdrawn])
+    post_postings(conn, stored, book, (*f.reversals, *f.postings), run_id, f.filing.sha256)
+
+
+def post_postings(conn: Connection, stored: StoredBook, book: Book, found: Sequence[Posting],
+                  run_id: str, filing_sha: str) -> None:
+    """Postings of a filing (all, or a big filing's first chunks), with their guarantee's bank,
+    product and city; then the totals they changed, and the book lets go of their guarantees."""
+    bulk_insert(conn, postings, codec.POSTING_COLUMNS,
+                (codec.posting_row(p, run_id, filing_sha, attributes(book, p), stored.details)
+                 for p in found))
     stored.write_back(book)
 
 
@@ -255,14 +262,24 @@ def save_run(engine: Engine, record: RunRecord) -> None:
 
 def night_sums(conn: Connection, run_id: str) -> dict[str, list[tuple]]:
     """The run's postings summed by member, bank, product and city, and in all: ``by`` ->
-    [(key, kind, count, principal, fee, five shares in PARTIES order)], signed, in yuan."""
-    p = postings.c
-    amounts = [p.principal, p.fee, *(p[party.value] for party in PARTIES)]
+    [(key, kind, count, principal, fee, five shares in PARTIES order)], signed, in yuan.
+
+    Tonight's postings are read once, into per-group sums in a temporary table (tens of
+    thousands of rows, not the postings' hundred thousand wide ones); the five groupings are
+    summed from that."""
+    amounts = ["principal", "fee", *(party.value for party in PARTIES)]
+    keys = "member_id, bank_id, product, city, kind"
+    conn.execute(text("DROP TABLE IF EXISTS night_groups"))
+    conn.execute(text(f"CREATE TEMPORARY TABLE night_groups AS SELECT {keys}, SUM(sign) AS n, "
+                      + ", ".join(f'SUM(sign * "{a}") AS "{a}"' for a in amounts)
+                      + f" FROM postings WHERE run_id = :run GROUP BY {keys}"), {"run": run_id})
     found = {}
-    for by, column in _groupings(p):
-        q = (select(column, p.kind, func.sum(p.sign), *(func.sum(p.sign * a) for a in amounts))
-             .where(p.run_id == run_id).group_by(column, p.kind))
+    for by, column in _groupings(postings.c):
+        name = "''" if by == "all" else column.name
+        q = text(f"SELECT {name}, kind, SUM(n), " + ", ".join(f'SUM("{a}")' for a in amounts)
+                 + f" FROM night_groups GROUP BY {name}, kind")
         found[by] = [(*r[:3], *(yuan(v) for v in r[3:])) for r in conn.execute(q)]
+    conn.execute(text("DROP TABLE night_groups"))
     return found
 
 

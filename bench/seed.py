@@ -76,6 +76,6 @@ def _post(conn, stored: StoredBook, book, member: str, batch: list[Posting]) -> 
     rows = [codec.posting_row(p, SEED_RUN, p.source.sha256,
                               (p.detail.bank_id, p.detail.product.value, p.detail.city))
             for p in batch]
-    bulk_insert(conn, store.postings, rows)
+    bulk_insert(conn, store.postings, codec.POSTING_COLUMNS, rows)
     stored.write_back(book)
 
