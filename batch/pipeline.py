@@ -31,7 +31,7 @@ from .ledger import Fund
 from .model import Filing, FundKind, Issue, Where
 from .outcome import DUPLICATE, REJECTED, FilingOutcome, RunOutcome
 from .params import Params, params_from_workbook
-from .process import Night, precheck, process_filing
+from .process import Ledger, Night, precheck, process_filing
 from .read import read_filing, read_workbook
 from .reports.figures import activity_from_sums, computed_totals, posting_line
 from .reports.fund_statement import write_fund_statement
@@ -166,7 +166,8 @@ def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.In
         todo = [] if run.options.should_stop() else ready
         for incoming, (filing, prechecked), worker in workers.in_order(run.options.track(todo),
                                                                        read):
-            outcome = places.place(take(incoming, filing, night, seen, loaded.stored, prechecked))
+            ledger = _ledger(run, loaded, night, writes, worker, incoming.sha256, prechecked)
+            outcome = places.place(take(incoming, filing, night, seen, ledger, prechecked))
             del filing, prechecked                       # the outcome holds what is still needed
             log.info("%s：%s", incoming.name, outcome.status)
             if outcome.status not in (REJECTED, DUPLICATE):
@@ -210,20 +211,23 @@ class Writes:
         self.files = 0                                      # 明细 part files named so far
         self.parts: list[tuple[int, Path, int, dict]] = []
 
-    def submit(self, f: FilingOutcome, lines: list, worker: int) -> None:
-        """Write ``f``'s receipt and 明细 ``lines`` in ``worker``, the process that read it."""
-        (self.run.folder / f.receipt).parent.mkdir(parents=True, exist_ok=True)
+    def submit(self, f: FilingOutcome | None, lines: list, worker: int) -> None:
+        """Write ``f``'s receipt and 明细 ``lines`` in ``worker``, the process that read it
+        (``f`` None: only lines, a big filing's chunk stored before the filing ends)."""
+        if f is not None:
+            (self.run.folder / f.receipt).parent.mkdir(parents=True, exist_ok=True)
         parts = []
         for sheet_no, first_row, chunk in self._split(lines):
             self.files += 1
             path = self.run.folder / DETAIL_PARTS / f"{self.files:06d}.xml"
             path.parent.mkdir(exist_ok=True)
             parts.append((sheet_no, path, first_row, chunk))
-        payload = f.for_receipt() if self.workers.parallel else (f, None)   # light to send
+        payload = (None if f is None else
+                   f.for_receipt() if self.workers.parallel else (f, None))   # light to send
         future = self.workers.submit(worker, write_filing, self.run.folder, payload,
                                      self.run.run_id, self.run.run_date,
                                      [(p, first, chunk) for _n, p, first, chunk in parts])
-        self.pending.append((f.receipt, future, parts))
+        self.pending.append((f and f.receipt, future, parts))
         while len(self.pending) > self.window:
             self._collect()
 
@@ -241,7 +245,8 @@ class Writes:
         widths = future.result()
         for (sheet_no, path, first_row, chunk), w in zip(parts, widths):
             self.parts.append((sheet_no, path, first_row + len(chunk) - 1, w))
-        self.run.options.fault(f"receipt {receipt}")
+        if receipt is not None:
+            self.run.options.fault(f"receipt {receipt}")
 
     def drain(self) -> None:
         while self.pending:
@@ -252,14 +257,16 @@ class Writes:
 _READ_HERE: dict[str, Filing] = {}
 
 
-def write_filing(folder: Path, payload: tuple[FilingOutcome, dict | None], run_id: str,
+def write_filing(folder: Path, payload: tuple[FilingOutcome, dict | None] | None, run_id: str,
                  run_date: date, parts: list) -> list[dict]:
     """A worker's share of one filing's outputs: its receipt and its 明细 rows. ``payload`` is
-    the outcome, or (from another process) the outcome without rows and the rows' verdicts."""
-    f, verdicts = payload
-    if verdicts is not None:
-        f = f.with_rows(_READ_HERE.pop(f.path, None), verdicts)
-    write_receipt(folder / f.receipt, f, run_id, run_date)
+    the outcome, or (from another process) the outcome without rows and the rows' verdicts;
+    None: 明细 rows only."""
+    if payload is not None:
+        f, verdicts = payload
+        if verdicts is not None:
+            f = f.with_rows(_READ_HERE.pop(f.path, None), verdicts)
+        write_receipt(folder / f.receipt, f, run_id, run_date)
     return [detail_part(path, first_row, lines) for path, first_row, lines in parts]
 
 
@@ -271,7 +278,7 @@ def read_incoming(incoming: intake.Incoming, limits: Limits, params: Params,
     if not incoming.supported:
         return None, {}
     filing = read_filing(incoming.path, incoming.name, incoming.sha256, limits=limits)
-    prechecked = precheck(filing, params, run_date)
+    prechecked = precheck(filing, params, run_date, with_json=keep)
     if keep:
         _READ_HERE[incoming.name] = filing
         filing = filing.without_cells()
@@ -279,7 +286,7 @@ def read_incoming(incoming: intake.Incoming, limits: Limits, params: Params,
 
 
 def take(incoming: intake.Incoming, filing: Filing | None, night: Night,
-         seen: Mapping[str, str], stored=None, prechecked=None) -> FilingOutcome:
+         seen: Mapping[str, str], ledger: Ledger = Ledger(), prechecked=None) -> FilingOutcome:
     """One inbox file (already read) to its verdict; nothing here touches the disk."""
     if filing is None:
         issue = Issue("file.type", Where(incoming.name),
@@ -293,13 +300,32 @@ def take(incoming: intake.Incoming, filing: Filing | None, night: Night,
                              member_name=cover.member_name if cover else "",
                              period=cover.period if cover else "", kind=cover.kind if cover else "",
                              status=DUPLICATE, duplicate_of=seen[incoming.sha256])
-    if stored is not None and filing.cover is not None:
-        stored.prefetch(night.book, filing.cover.member_id, filing.rows)
-        new = filing.rows.get("new", ())
-        for i, pre in (prechecked or {}).items():       # JSON made beside the reading
-            if pre.detail_json is not None:
-                stored.details[id(new[i].record)] = pre.detail_json
-    return process_filing(filing, incoming.name, incoming.sender, night, prechecked)
+    return process_filing(filing, incoming.name, incoming.sender, night, prechecked, ledger)
+
+
+def _ledger(run: Run, loaded: store.Loaded, night: Night, writes: Writes, worker: int, sha: str,
+            prechecked: Mapping | None) -> Ledger:
+    """The stored ledger as one filing meets it: fetched a chunk of rows at a time (with the
+    registrations' JSON made beside the reading); a big filing's first chunks stored, and their
+    明细 lines written, before it ends."""
+    stored, book, pre = loaded.stored, night.book, prechecked or {}
+    if stored is None:
+        return Ledger()
+
+    def fetch(member_id: str, rows) -> None:
+        by_sheet: dict[str, list] = {}
+        for key, i, row in rows:
+            by_sheet.setdefault(key, []).append(row)
+            json = pre[i].detail_json if key == "new" and i in pre else None
+            if json is not None:
+                stored.details[id(row.record)] = json
+        stored.prefetch(book, member_id, by_sheet)
+
+    def store_early(postings: list) -> None:
+        lines = [posting_line(p, store.attributes(book, p)) for p in postings]
+        store.post_postings(run.conn, stored, book, postings, run.run_id, sha)
+        writes.submit(None, lines, worker)
+    return Ledger(fetch, store_early)
 
 
 def post_fund_inputs(night: Night, posted_keys: set[str]) -> list[Issue]:

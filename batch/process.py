@@ -5,18 +5,23 @@ row order within a sheet; each accepted row is applied to the book at once, so a
 it (a repayment filed with its own registration works; two rows that together break a cap are
 rejected in filing order). New business's checks that need no ledger (``precheck``) may have run
 already, beside the reading; their issues come first, in the registry's order, as before.
+
+The stored ledger is met a chunk of rows at a time (``Ledger``): what a chunk will ask of the book
+is fetched before it, and a big filing's accepted postings are stored after each chunk but the
+last, so a 300,000-row filing holds one chunk of guarantees and postings at a time. Rows see the
+same book either way: what was stored is fetched back when a later row asks for it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Mapping
+from typing import Callable, Mapping, Sequence
 from decimal import Decimal
 
 from . import codec, rules
 from .ledger import Book, Fund
 from .model import (Claim, Default, Filing, FundKind, FundMove, Issue, Kind, NewGuarantee, Party,
-                    PARTIES, Posting, Recovery, Repayment, Source, Where)
+                    PARTIES, Posting, Recovery, Repayment, Row, Source, Where)
 from .money import ZERO
 from .outcome import ACCEPTED, PARTIAL, REJECTED, FilingOutcome, RowOutcome
 from .params import Params
@@ -39,14 +44,16 @@ class Prechecked:
     """A new-business row's ledger-free verdict and, when it passed, its registration figures
     (shares of the loan and re-guarantee fee): pure, so computed where the row was read."""
     issues: tuple[Issue, ...]
-    exposures: tuple[int, ...] | None = None     # fen per party, in PARTIES order (light to send)
-    fee: int | None = None                       # fen
+    exposures: tuple[Decimal, ...] | None = None     # per party, in PARTIES order
+    fee: Decimal | None = None
     detail_json: str | None = None               # the registration as the ledger stores it
 
 
-def precheck(filing: Filing, params: Params, run_date: date) -> dict[int, Prechecked]:
+def precheck(filing: Filing, params: Params, run_date: date, *,
+             with_json: bool = True) -> dict[int, Prechecked]:
     """The pure part of every new-business row's checks, by row index (none if the cover names
-    no member: the whole file is rejected then)."""
+    no member: the whole file is rejected then). ``with_json``: also the registration's JSON
+    (worth it in a worker; in one process it would only be held longer)."""
     member = params.members.get(filing.cover.member_id) if filing.cover else None
     if member is None:
         return {}
@@ -62,8 +69,9 @@ def precheck(filing: Filing, params: Params, run_date: date) -> dict[int, Preche
             found[i] = Prechecked(issues)
         else:
             exposures = rules.registration_exposures(g, rule)
-            found[i] = Prechecked(issues, tuple(codec.fen(exposures[p]) for p in PARTIES),
-                                  codec.fen(rules.reguarantee_fee(g, rule)), codec.detail_json(g))
+            found[i] = Prechecked(issues, tuple(exposures[p] for p in PARTIES),
+                                  rules.reguarantee_fee(g, rule),
+                                  codec.detail_json(g) if with_json else None)
     return found
 
 SHEET_NAMES = {s.key: s.name for s in DATA_SHEETS}
@@ -137,8 +145,22 @@ def whole_file_issues(filing: Filing, sender: str | None, night: Night) -> list[
     return issues
 
 
+CHUNK_ROWS = 20_000     # rows checked between two stores of a big filing: memory stays flat
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """How a filing meets the stored ledger while it is checked (none: a book held in memory):
+    ``fetch(member_id, rows)`` loads what some rows will ask of the book, a chunk at a time;
+    ``store(postings)`` stores accepted postings before the filing ends and lets go of what the
+    book held for them, so a 300,000-row filing costs what one chunk does."""
+    fetch: Callable[[str, Sequence[tuple[str, int, Row]]], None] = lambda member_id, rows: None
+    store: Callable[[list[Posting]], None] | None = None
+
+
 def process_filing(filing: Filing, path: str, sender: str | None, night: Night,
-                   prechecked: Mapping[int, Prechecked] | None = None) -> FilingOutcome:
+                   prechecked: Mapping[int, Prechecked] | None = None,
+                   ledger: Ledger = Ledger()) -> FilingOutcome:
     issues = whole_file_issues(filing, sender, night)
     if issues:
         return _reject(filing, path, sender, issues)
@@ -150,14 +172,23 @@ def process_filing(filing: Filing, path: str, sender: str | None, night: Night,
     reversals = reverse_period(member.member_id, cover.period, night) if withdrawn else []
     ctx = Context(night.params, night.book, member, night.run_date)
     postings: list[Posting] = []
-    outcomes = {}
+    outcomes: dict[str, list[RowOutcome]] = {sheet.key: [] for sheet in DATA_SHEETS}
     pre = prechecked or {}
-    for sheet in DATA_SHEETS:
-        outcomes[sheet.key] = tuple(
-            _row(sheet.key, row, ctx, filing, cover.period, night, postings,
-                 pre.get(i) if sheet.key == "new" else None)
-            for i, row in enumerate(filing.rows.get(sheet.key, ())))
-    status = _status(outcomes)
+    # A correction is never stored early: rejected whole, everything it did is undone.
+    early = ledger.store if cover.kind != "更正" else None
+    rows = [(sheet.key, i, row) for sheet in DATA_SHEETS
+            for i, row in enumerate(filing.rows.get(sheet.key, ()))]
+    for start in range(0, len(rows), CHUNK_ROWS):
+        chunk = rows[start:start + CHUNK_ROWS]
+        ledger.fetch(member.member_id, chunk)
+        for key, i, row in chunk:
+            outcomes[key].append(_row(key, row, ctx, filing, cover.period, night, postings,
+                                      pre.get(i) if key == "new" else None, early is None))
+        if early is not None and start + CHUNK_ROWS < len(rows):
+            early(postings)
+            postings = []
+    outcome_rows = {key: tuple(found) for key, found in outcomes.items()}
+    status = _status(outcome_rows)
     if status == REJECTED and reversals:
         # A correction with nothing acceptable withdraws nothing: undo tonight's work on it.
         night.book.undo(reversals + postings)
@@ -168,7 +199,7 @@ def process_filing(filing: Filing, path: str, sender: str | None, night: Night,
         night.book.filings_by_period.setdefault(period_key, []).append(filing.sha256)
     return FilingOutcome(path=path, filing=filing, sender=sender, member_id=member.member_id,
                          member_name=member.name, period=cover.period, kind=cover.kind,
-                         status=status, rows=outcomes, postings=tuple(postings),
+                         status=status, rows=outcome_rows, postings=tuple(postings),
                          reversals=tuple(reversals), withdrawn=tuple(withdrawn),
                          issues=tuple(filing.issues) + tuple(_leverage_warning(member, night, filing)))
 
@@ -191,7 +222,10 @@ def _leverage_warning(member, night: Night, filing: Filing) -> list[Issue]:
 
 
 def _row(sheet: str, row, ctx: Context, filing: Filing, period: str, night: Night,
-         postings: list[Posting], pre: Prechecked | None = None) -> RowOutcome:
+         postings: list[Posting], pre: Prechecked | None = None,
+         undoable: bool = True) -> RowOutcome:
+    """One row checked and, when accepted, posted to the book (``undoable``: remembered by its
+    filing, which a correction rejected whole needs to undo it)."""
     if row.record is None:
         return RowOutcome(row, row.issues)
     if pre is None:
@@ -203,7 +237,7 @@ def _row(sheet: str, row, ctx: Context, filing: Filing, period: str, night: Nigh
         return RowOutcome(row, issues)
     source = Source(filing.sha256, filing.name, row.where.sheet, row.where.row)
     posting, note = POSTERS[sheet](row.record, ctx, source, period, pre)
-    night.book.apply(posting)
+    night.book.apply(posting, record=undoable)
     fund_effects(posting, night)
     postings.append(posting)
     return RowOutcome(row, issues, shares=posting.shares,
@@ -215,8 +249,7 @@ def _row(sheet: str, row, ctx: Context, filing: Filing, period: str, night: Nigh
 def _post_new(g: NewGuarantee, ctx: Context, source: Source, period: str,
               pre: Prechecked | None = None) -> tuple[Posting, str]:
     if pre is not None and pre.exposures is not None:
-        exposures = {p: codec.yuan(n) for p, n in zip(PARTIES, pre.exposures)}
-        fee = codec.yuan(pre.fee)
+        exposures, fee = dict(zip(PARTIES, pre.exposures)), pre.fee
     else:
         rule = ctx.rule(g)
         exposures, fee = rules.registration_exposures(g, rule), rules.reguarantee_fee(g, rule)

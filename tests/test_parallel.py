@@ -81,3 +81,37 @@ def test_on_a_held_ledger_too_and_the_balances_equal_a_replay(template, tmp_path
     assert snapshot(serial) == snapshot(parallel)
     assert balances(serial / "ledger.db") == balances(parallel / "ledger.db")
     assert balances(serial / "ledger.db") == rebuilt(serial / "ledger.db", tmp_path)
+
+
+def test_a_big_filing_stored_chunk_by_chunk_equals_one_stored_whole(template, tmp_path,
+                                                                    monkeypatch):
+    """A filing past CHUNK_ROWS is stored (and its guarantees let go) every CHUNK_ROWS rows:
+    later rows fetch what earlier chunks stored. At 7 rows a chunk every filing here has ~17
+    chunks; nothing may change."""
+    from batch import process
+    whole, chunked = tmp_path / "whole", tmp_path / "chunked"
+    shutil.copytree(template, whole)
+    shutil.copytree(template, chunked)
+    first = run(whole, 0)
+    monkeypatch.setattr(process, "CHUNK_ROWS", 7)
+    stored_early = []
+    original = store.post_postings
+    monkeypatch.setattr(store, "post_postings",
+                        lambda *a, **k: (stored_early.append(len(a[3])), original(*a, **k))[1])
+    second = run(chunked, 0)
+    assert len(stored_early) > 7 * len(second.filings)          # really stored chunk by chunk
+    assert first.totals == second.totals
+    assert snapshot(whole) == snapshot(chunked)
+    assert balances(whole / "ledger.db") == balances(chunked / "ledger.db")
+    assert balances(chunked / "ledger.db") == rebuilt(chunked / "ledger.db", tmp_path)
+
+
+def test_corrections_are_never_stored_early(tmp_path, monkeypatch):
+    """The crash test's home (a correction, duplicate bytes, a broken file) at 2 rows a chunk:
+    the same night; a correction rejected whole must still undo everything it did."""
+    from batch import process
+    whole, chunked = make_home(tmp_path / "whole"), make_home(tmp_path / "chunked")
+    assert run(whole, 0).exit_code == 1
+    monkeypatch.setattr(process, "CHUNK_ROWS", 2)
+    assert run(chunked, 0).exit_code == 1
+    assert snapshot(whole) == snapshot(chunked)
