@@ -1,9 +1,12 @@
 """The streamed writer's bulk rows: rendered a chunk at a time, column by column, they must be what
 a cell-by-cell writer would write — every text escaped and kept as typed, every column as wide as
-its widest cell (CJK counting double), whatever the chunk boundaries."""
+its widest cell (CJK counting double), whatever the chunk boundaries. Deflated in pieces (some in
+another process) and assembled without inflating them, a sheet must unzip to the same bytes."""
 from __future__ import annotations
 
 import tempfile
+import zipfile
+import zlib
 from datetime import date
 from decimal import Decimal as D
 from pathlib import Path
@@ -14,14 +17,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batch.reports import fastxlsx
+from batch.reports import deflated
+from batch.reports.deflated import PART_HEAD, Deflated, crc32_combine, write_member, write_part
 from batch.reports.fastxlsx import render_rows
 from batch.reports.xlsx import text_width
+
+
+def part_xml(path: Path) -> str:
+    """A rendered part inflated, after checking the CRC-32 and length its header gives."""
+    data = path.read_bytes()
+    crc, size = PART_HEAD.unpack_from(data)
+    inflate = zlib.decompressobj(-zlib.MAX_WBITS)        # no final block: a part goes on
+    xml = inflate.decompress(data[PART_HEAD.size:])
+    assert not inflate.eof and not inflate.unconsumed_tail
+    assert (zlib.crc32(xml), len(xml)) == (crc, size)
+    return xml.decode("utf-8")
 
 
 def one_cell(tmp_path: Path, kind: str, value: object, style: int = 0) -> str:
     path = tmp_path / "part.xml"
     render_rows(path, 1, [kind], [([value], [style])])
-    return path.read_text(encoding="utf-8")
+    return part_xml(path)
 
 
 @pytest.mark.parametrize(("value", "t"), [
@@ -59,7 +75,7 @@ TEXT = st.text(st.sampled_from("aZ9 _x\n\t中文（Ａ）·😀é\x01&"), max_si
 def text_rows(texts: list[str], folder: Path) -> tuple[str, dict[int, int]]:
     path = folder / "part.xml"
     widths = render_rows(path, 1, ["text"], [([t], [0]) for t in texts])
-    return path.read_text(encoding="utf-8"), widths
+    return part_xml(path), widths
 
 
 @settings(max_examples=200, deadline=None)
@@ -74,3 +90,93 @@ def test_any_chunking_renders_cell_by_cell(texts: list[str], chunk: int) -> None
                           for n, c in enumerate(cells, start=2))
     shown = [fastxlsx.escape(t) for t in texts if t]
     assert widths == ({0: max(map(text_width, shown)) + 2} if shown else {})
+
+
+# ---- deflated pieces -------------------------------------------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300), st.binary(max_size=3000))
+def test_crc32_combine_is_the_crc_of_both(a: bytes, b: bytes) -> None:
+    assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+
+
+def test_crc32_combine_over_a_long_run() -> None:
+    """A length of tens of MB (a 明细 sheet's), through the higher powers of x."""
+    length = 50_000_017
+    expected = zlib.crc32(memoryview(bytes(length)), zlib.crc32(b"head"))
+    assert crc32_combine(zlib.crc32(b"head"), zlib.crc32(bytes(length)), length) == expected
+
+
+PIECES = st.lists(st.one_of(st.binary(max_size=200), st.lists(st.binary(max_size=200),
+                                                                max_size=4)), max_size=6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=100), PIECES, st.binary(max_size=100))
+def test_a_member_from_own_bytes_and_parts_unzips_to_them_all(head: bytes, pieces: list,
+                                                               tail: bytes) -> None:
+    """Bytes written here (``bytes``) and parts deflated apart (``list``), in any order and
+    any of them empty, make one member: zipfile checks its CRC-32 and length as it reads."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        body, expected = Deflated(tempfile.TemporaryFile()), head
+        for i, piece in enumerate(pieces):
+            if isinstance(piece, bytes):
+                body.write(piece)
+                expected += piece
+            else:
+                write_part(folder / f"{i}.part", iter(piece))
+                body.append(folder / f"{i}.part")
+                expected += b"".join(piece)
+        expected += tail
+        with zipfile.ZipFile(folder / "x.zip", "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("before.txt", "前")
+            write_member(z, "sheet.xml", head, body, tail)
+            z.writestr("after.txt", "后")
+        body.close()
+        with zipfile.ZipFile(folder / "x.zip") as z:
+            assert z.testzip() is None
+            assert z.read("sheet.xml") == expected
+            assert z.read("before.txt") == "前".encode() and z.read("after.txt") == "后".encode()
+
+
+def test_a_member_past_the_zip64_limit_says_so(tmp_path: Path) -> None:
+    body = Deflated(tempfile.TemporaryFile())
+    body.write(b"x" * 5000)
+    with patch.object(zipfile, "ZIP64_LIMIT", 1000):
+        with zipfile.ZipFile(tmp_path / "x.zip", "w", zipfile.ZIP_DEFLATED) as z:
+            write_member(z, "sheet.xml", b"<a>", body, b"</a>")
+        with zipfile.ZipFile(tmp_path / "x.zip") as z:
+            assert z.testzip() is None and z.read("sheet.xml") == b"<a>" + b"x" * 5000 + b"</a>"
+            assert z.getinfo("sheet.xml").extract_version >= zipfile.ZIP64_VERSION
+    body.close()
+
+
+def test_a_sheet_with_adopted_parts_is_the_sheet_written_here(tmp_path: Path) -> None:
+    """The same rows, some rendered to parts and adopted between rows written here, or all
+    written here: the workbooks unzip to the same bytes, member by member."""
+    rows = [([f"G{n:03d}", D(n) / 7, date(2026, 3, n % 28 + 1), n], [0, 1, 2, 3])
+            for n in range(40)]
+    kinds = ["text", "money", "date", "int"]
+    books = {}
+    for how in ("here", "parts"):
+        book = fastxlsx.FastBook(tmp_path / f"{how}.xlsx")
+        for style in (("money",), ("date",), ("int",)):
+            book.fmt(*style)
+        grid = book.sheet("明细")
+        grid.header(0, ["业务编号", "金额", "日期", "行号"])
+        if how == "here":
+            grid.typed_rows(1, kinds, rows)
+        else:
+            grid.typed_rows(1, kinds, rows[:5])
+            for first, last in ((6, 20), (21, 21), (22, 30)):
+                widths = render_rows(tmp_path / f"{first}.part", first, kinds, rows[first - 1:last])
+                grid.adopt(tmp_path / f"{first}.part", last, len(kinds) - 1, widths)
+            grid.typed_rows(31, kinds, rows[30:])
+        grid.finish(header_row=0, ncols=len(kinds), last_row=grid.max_row, freeze_cols=1)
+        book.close()
+        with zipfile.ZipFile(tmp_path / f"{how}.xlsx") as z:
+            assert z.testzip() is None
+            books[how] = {name: z.read(name) for name in z.namelist()}
+    assert books["parts"] == books["here"]
+    assert books["here"]["xl/worksheets/sheet1.xml"].count(b"<row ") == 41

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal as D
 from pathlib import Path
@@ -10,13 +11,16 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from batch import schema
+from batch import pipeline, schema
+from batch.home import Home
 from batch.model import (PARTIES, Claim, Cover, Filing, FundKind, FundMove, Issue, Kind,
                          NewGuarantee, Party, Posting, Product, Row, Source, Where)
 from batch.outcome import (FilingOutcome, MemberPosition, Position, RowOutcome, RunOutcome)
 from batch.reports import (DEFAULT_PRODUCT_RULES, write_filing_template, write_fund_statement,
                            write_receipt, write_reconciliation, write_reference_template,
                            write_run_json)
+from batch.reports import reconciliation
+from batch.reports.figures import detail_lines
 from batch.reports.xlsx import atomic_workbook, display_width
 
 MONEY = "#,##0.00"
@@ -268,6 +272,73 @@ def test_reconciliation_lists(tmp_path: Path, run: RunOutcome) -> None:
                      "balance.diff"]
     row = find_row(exceptions, 8, "id.check")
     assert [exceptions.cell(row, c).value for c in (3, 4, 5, 6)] == ["新增业务", 3, "C", "证件号码"]
+
+
+def unzipped(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as z:
+        assert z.testzip() is None
+        return {name: z.read(name) for name in z.namelist()}
+
+
+def rendered_parts(run: RunOutcome, folder: Path, sheet_rows: int) -> tuple:
+    """The run's 明细 lines rendered as the workers do, one or two a part, none across sheets."""
+    lines, parts, index = list(detail_lines(run)), [], 0
+    while index < len(lines):
+        sheet_no, row = divmod(index, sheet_rows)
+        size = min(2 if index % 3 == 0 else 1, sheet_rows - row, len(lines) - index)
+        path = folder / f"{index:06d}.part"
+        widths = reconciliation.detail_part(path, row + 1, lines[index:index + size])
+        parts.append((sheet_no + 1, path, row + size, widths))
+        index += size
+    return tuple(parts)
+
+
+@pytest.mark.parametrize("sheet_rows", [reconciliation.SHEET_ROWS, 3, 2])
+def test_detail_from_rendered_parts_unzips_to_the_detail_written_here(
+        tmp_path: Path, run: RunOutcome, monkeypatch, sheet_rows: int) -> None:
+    """明细 rendered in parts (deflated, as in the workers) and assembled, or written here line
+    by line: the workbooks unzip to the same bytes, member by member, split over sheets or not."""
+    monkeypatch.setattr(reconciliation, "SHEET_ROWS", sheet_rows)
+    write_reconciliation(tmp_path / "here.xlsx", run)
+    parts = rendered_parts(run, tmp_path, sheet_rows)
+    write_reconciliation(tmp_path / "parts.xlsx", replace(run, detail_parts=parts))
+    here = unzipped(tmp_path / "here.xlsx")
+    assert unzipped(tmp_path / "parts.xlsx") == here
+    sheets = 8 + (4 - 1) // sheet_rows
+    assert sum(name.startswith("xl/worksheets/sheet") for name in here) == sheets
+
+
+def test_a_night_past_a_sheets_last_row_goes_on_in_the_next_sheet(tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    """A night through the pipeline with room for 3 lines a 明细 sheet (a filing's lines split
+    between sheets, rendered by two worker processes): 明细, 明细(2), ... read in order are
+    the 明细 of the same night on one sheet."""
+    from test_crash import make_home
+
+    def night(root: Path, workers: int) -> openpyxl.Workbook:
+        pipeline.run_once(Home(root), date(2026, 3, 31),
+                          options=pipeline.Options(settle_seconds=0, workers=workers))
+        folder = next(p for p in (root / "outbox").iterdir() if not p.name.startswith("."))
+        unzipped(folder / "对账汇总.xlsx")                          # a valid zip, CRCs right
+        return openpyxl.load_workbook(folder / "对账汇总.xlsx")
+
+    whole = night(make_home(tmp_path / "whole"), 0)["明细"]
+    monkeypatch.setattr(reconciliation, "SHEET_ROWS", 3)
+    monkeypatch.setattr(pipeline, "SHEET_ROWS", 3)
+    split = night(make_home(tmp_path / "split"), 2)
+    names = [n for n in split.sheetnames if n.startswith("明细")]
+    assert names == ["明细"] + [f"明细({n})" for n in range(2, len(names) + 1)]
+    rows = [[c.value for c in r] for r in whole.iter_rows()]
+    assert len(names) == -(-(len(rows) - 1) // 3) > 2
+    joined = [[c.value for c in r] for r in split["明细"].iter_rows()][:1]
+    for name in names:
+        ws = split[name]
+        mine = [[c.value for c in r] for r in ws.iter_rows()]
+        assert mine[0] == rows[0] and 2 <= len(mine) <= 4
+        assert ws.auto_filter.ref == f"A1:{ws.cell(1, len(rows[0])).column_letter}{len(mine)}"
+        assert ws.freeze_panes == "B2"
+        joined += mine[1:]
+    assert joined == rows
 
 
 # ---- fund statement -------------------------------------------------------------------------

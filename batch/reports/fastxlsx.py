@@ -6,7 +6,9 @@ row) and streams it to a temporary file. It writes only what our bulk sheets nee
 numbers, dates, a fixed vocabulary of styles (the same ``STYLES`` names as ``xlsx``), frozen
 panes, an autofilter, column widths and cell comments (with their VML shapes, which Excel needs
 to show them). The part layout mirrors xlsxwriter's output (constant_memory mode: inline
-strings), so Excel, WPS and LibreOffice open the files as they open xlsxwriter's.
+strings), so Excel, WPS and LibreOffice open the files as they open xlsxwriter's. A sheet's rows
+are deflated as they are written (``deflated``) and only copied into the zip on ``close``; rows
+rendered in another process (``render_rows``) arrive already deflated and are copied as they are.
 
 ``FastBook``/``FastGrid`` have the same calls as ``xlsx.Book``/``xlsx.Grid``, so a report is
 written by either; rows must arrive in ascending order (cells within a row in any order). The bulk
@@ -17,7 +19,6 @@ characters to escape in one pass, and only the texts that could be its widest ar
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
 import zipfile
 from datetime import date, datetime
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from .xlsx import MAX_WIDTH, MIN_WIDTH, STYLES, TypedCells, as_text, text_width
-from . import fastxml
+from . import deflated, fastxml
 
 EPOCH = datetime(1899, 12, 30)
 EPOCH_ORDINAL = EPOCH.toordinal()
@@ -85,7 +86,7 @@ def col_width(width: float) -> float:
 
 
 class FastBook:
-    """A workbook whose sheets stream to temporary files and are zipped on ``close``."""
+    """A workbook whose sheets stream, deflated, to temporary files and are zipped on ``close``."""
 
     def __init__(self, filename: Path) -> None:
         self.filename = Path(filename)
@@ -101,7 +102,8 @@ class FastBook:
         return grid
 
     def close(self) -> None:
-        with zipfile.ZipFile(self.filename, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        with zipfile.ZipFile(self.filename, "w", zipfile.ZIP_DEFLATED,
+                             compresslevel=deflated.LEVEL) as z:
             for grid in self.sheets:
                 grid.flush()
             fastxml.write_package(z, self.sheets, self.styles)
@@ -115,12 +117,12 @@ class FastBook:
 
 def render_rows(path: Path, first_row: int, kinds: Sequence[str],
                 rows: Iterable[tuple[Sequence[object], Sequence[int]]]) -> dict[int, int]:
-    """Rows (values, style ids) rendered to ``path`` as sheet XML from ``first_row`` on, for a
-    sheet assembled later with ``FastGrid.adopt``; returns the columns' widths."""
+    """Rows (values, style ids) rendered as sheet XML from ``first_row`` on and deflated to
+    ``path`` (``deflated.write_part``), for a sheet assembled later with ``FastGrid.adopt``:
+    the process that renders them compresses them too. Returns the columns' widths."""
     widths: dict[int, int] = {}
-    with open(path, "wb") as out:
-        for _last, xml in rendered(first_row, kinds, rows, widths):
-            out.write(xml.encode("utf-8"))
+    deflated.write_part(path, (xml.encode("utf-8")
+                               for _last, xml in rendered(first_row, kinds, rows, widths)))
     return widths
 
 
@@ -249,7 +251,7 @@ class FastGrid(TypedCells):
 
     def __init__(self, book: FastBook, name: str, index: int) -> None:
         self.book, self.name, self.index = book, name, index
-        self.body = tempfile.TemporaryFile()
+        self.body = deflated.Deflated(tempfile.TemporaryFile())
         self.widths: dict[int, int] = {}
         self.row_at = -1
         self.cells: dict[int, str] = {}
@@ -291,12 +293,11 @@ class FastGrid(TypedCells):
         self._end_row()
         self.flush_chunks()
 
-    def adopt(self, body: Path, last_row: int, last_col: int, widths: dict[int, int]) -> None:
-        """Rows rendered elsewhere (a worker's ``render_rows`` file), appended as they are."""
+    def adopt(self, part: Path, last_row: int, last_col: int, widths: dict[int, int]) -> None:
+        """Rows rendered elsewhere (a worker's ``render_rows`` file), appended still deflated."""
         self._end_row()
         self.flush_chunks()
-        with open(body, "rb") as part:
-            shutil.copyfileobj(part, self.body, 1 << 20)
+        self.body.append(part)
         self.row_at = self.max_row = max(self.max_row, last_row)
         self.max_col = max(self.max_col, last_col)
         for col, width in widths.items():
@@ -398,11 +399,8 @@ class FastGrid(TypedCells):
     def write_parts(self, z: zipfile.ZipFile) -> None:
         n = self.index + 1
         head, tail = fastxml.sheet_frame(self)
-        with z.open(f"xl/worksheets/sheet{n}.xml", "w", force_zip64=True) as out:
-            out.write(head.encode("utf-8"))
-            self.body.seek(0)
-            shutil.copyfileobj(self.body, out, 1 << 20)
-            out.write(tail.encode("utf-8"))
+        deflated.write_member(z, f"xl/worksheets/sheet{n}.xml", head.encode("utf-8"), self.body,
+                              tail.encode("utf-8"))
         self.body.close()
         if self.comments:
             fastxml.write_comments(z, self, n)

@@ -206,8 +206,9 @@ def _detail_row(line) -> tuple[list, list[int]]:
 
 
 def detail_part(path: Path, first_row: int, lines) -> dict[int, int]:
-    """Some 明细 lines rendered from sheet row ``first_row`` on (in a worker, during the night);
-    the reconciliation adopts the file later. Returns the columns' widths."""
+    """Some 明细 lines rendered from sheet row ``first_row`` on and deflated (in a worker, during
+    the night, so the main process need not compress them); the reconciliation copies the file
+    into its zip as it is. Returns the columns' widths."""
     return render_rows(path, first_row, DETAIL_KINDS, map(_detail_row, lines))
 
 
