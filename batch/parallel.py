@@ -34,7 +34,7 @@ PR_SET_PDEATHSIG = 1
 # A night makes millions of short-lived objects and keeps few: collecting the young generation
 # every 700 allocations (Python's default) made the collector rescan the growing heap often
 # enough to cost ~15 % of a night (measured on load a of bench/). Cycles are still collected.
-NIGHT_GC = (50_000, 50, 1_000)
+NIGHT_GC = (50_000, 20, 10)
 
 
 @contextmanager

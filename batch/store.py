@@ -42,17 +42,11 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
-# SQLite's default page cache is 2 MB; a night inserting ~100,000 postings into four indexes of a
-# ledger of a million guarantees re-reads index pages it just evicted. 64 MB holds the hot ones.
-PAGE_CACHE_KIB = 65536
-
-
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
     cursor.close()
 
 
