@@ -109,10 +109,12 @@ class FastBook:
             fastxml.write_package(z, self.sheets, self.styles)
             for grid in self.sheets:
                 grid.write_parts(z)
+        self.sheets.clear()     # a sheet points back at its book: no cycle left for the collector
 
     def discard(self) -> None:
         for grid in self.sheets:
             grid.body.close()
+        self.sheets.clear()     # a sheet points back at its book: no cycle left for the collector
 
 
 def render_rows(path: Path, first_row: int, kinds: Sequence[str],
