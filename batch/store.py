@@ -42,11 +42,18 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
+# SQLite's default page cache is 2 MB. On the national load (c) of bench/ (a 1.1 GB ledger, a
+# million postings inserted into its indexes) 64 MB ran the night in 152 s instead of 160 s, for
+# ~65 MB of memory; on a provincial night it makes no measurable difference.
+PAGE_CACHE_KIB = 65536
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
     cursor.close()
 
 
