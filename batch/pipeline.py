@@ -168,7 +168,7 @@ def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.In
                                                                        read):
             ledger = _ledger(run, loaded, night, writes, worker, incoming.sha256, prechecked)
             outcome = places.place(take(incoming, filing, night, seen, ledger, prechecked))
-            del filing, prechecked                       # the outcome holds what is still needed
+            del filing, prechecked, ledger               # the outcome holds what is still needed
             log.info("%s：%s", incoming.name, outcome.status)
             if outcome.status not in (REJECTED, DUPLICATE):
                 seen.maps[0].setdefault(incoming.sha256, incoming.name)
@@ -219,7 +219,7 @@ class Writes:
         parts = []
         for sheet_no, first_row, chunk in self._split(lines):
             self.files += 1
-            path = self.run.folder / DETAIL_PARTS / f"{self.files:06d}.xml"
+            path = self.run.folder / DETAIL_PARTS / f"{self.files:06d}.part"     # deflated XML
             path.parent.mkdir(exist_ok=True)
             parts.append((sheet_no, path, first_row, chunk))
         payload = (None if f is None else
