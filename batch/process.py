@@ -13,6 +13,7 @@ same book either way: what was stored is fetched back when a later row asks for 
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Callable, Mapping, Sequence
@@ -27,7 +28,7 @@ from .outcome import ACCEPTED, PARTIAL, REJECTED, FilingOutcome, RowOutcome
 from .params import Params
 from .schema import DATA_SHEETS
 from . import validate
-from .validate import Context, check_row
+from .validate import Context
 
 # New-business checks that read no ledger come first in validate's registry: they run beside the
 # reading (in a worker process on a big night), the rest here against the book.
@@ -63,7 +64,7 @@ def precheck(filing: Filing, params: Params, run_date: date, *,
         if row.record is None:
             continue
         g = row.record
-        issues = tuple(issue for check in PURE_NEW_CHECKS for issue in check(g, ctx))
+        issues = _checked(PURE_NEW_CHECKS, g, ctx)
         rule = ctx.rule(g)
         if rule is None or any(issue.is_error for issue in issues):
             found[i] = Prechecked(issues)
@@ -75,6 +76,19 @@ def precheck(filing: Filing, params: Params, run_date: date, *,
     return found
 
 SHEET_NAMES = {s.key: s.name for s in DATA_SHEETS}
+CHECK_FAILED = "本行校验时出现意外错误，本行已退回；请联系再担保公司核查（详情在运行日志中）"
+log = logging.getLogger("reguarantee")
+
+
+def _checked(checks, record, ctx: Context) -> tuple[Issue, ...]:
+    """The issues ``checks`` find in one row. A check that fails unexpectedly (a library's bug on
+    a strange cell, as python-stdnum's on a line break in an ID) rejects that row, logged in
+    full, instead of stopping every member's night: nothing of the row is in the book yet."""
+    try:
+        return tuple(issue for check in checks for issue in check(record, ctx))
+    except Exception:  # noqa: BLE001 -- one odd row must not stop the night
+        log.exception("校验 %s 时出现意外错误，本行按退回处理", record.where.render())
+        return (Issue("check.failed", record.where, CHECK_FAILED),)
 
 
 @dataclass
@@ -229,10 +243,9 @@ def _row(sheet: str, row, ctx: Context, filing: Filing, period: str, night: Nigh
     if row.record is None:
         return RowOutcome(row, row.issues)
     if pre is None:
-        issues = tuple(row.issues) + tuple(check_row(sheet, row.record, ctx))
+        issues = tuple(row.issues) + _checked(validate.CHECKS[sheet], row.record, ctx)
     else:
-        issues = tuple(row.issues) + pre.issues + tuple(
-            issue for check in BOOK_NEW_CHECKS for issue in check(row.record, ctx))
+        issues = tuple(row.issues) + pre.issues + _checked(BOOK_NEW_CHECKS, row.record, ctx)
     if any(i.is_error for i in issues) or sheet == "balance":
         return RowOutcome(row, issues)
     source = Source(filing.sha256, filing.name, row.where.sheet, row.where.row)
@@ -333,6 +346,7 @@ def reverse_period(member_id: str, period: str, night: Night) -> list[Posting]:
 
 
 ISSUE_CODES = {
+    "check.failed": "本行校验时出现意外错误（程序问题，已记入运行日志），本行退回",
     "file.rejected": "整个文件被退回（原因见回执汇总页），该行未处理",
     "member.sender": "封面机构编号与报送来源（收件箱子目录或发件邮箱）不一致",
     "member.unknown": "封面机构编号不是体系成员",

@@ -328,11 +328,6 @@ EVENT_CHECKS = {
 CHECKS = {"new": NEW_CHECKS, **EVENT_CHECKS}
 
 
-def check_row(sheet: str, record, ctx: Context) -> list[Issue]:
-    """Every issue of one typed row; rule lookups failing early stop the checks that need them."""
-    return [issue for check in CHECKS[sheet] for issue in check(record, ctx)]
-
-
 ISSUE_CODES = {
     "member.status": "机构暂停或终止，不能报送新增业务",
     "member.product": "机构未获授权开展该产品",

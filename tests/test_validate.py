@@ -274,3 +274,21 @@ def test_leverage_warning_at_ninety_percent():
     out = post(n, new("G1", loan="9000000.00", product=Product.LD, borrower_type="中型企业"))
     assert only(out) == [()]
     assert [i.code for i in out.issues] == ["leverage.warning"]
+
+
+def test_a_check_that_fails_unexpectedly_rejects_its_row_not_the_night(monkeypatch, caplog):
+    """A bug in a check (or in a library it calls, as python-stdnum's on a line break in an ID)
+    is one rejected row with a code, logged in full; the filing's other rows go on."""
+    from batch import validate
+
+    def broken(e, ctx):
+        if e.guarantee_id == "G2":
+            raise KeyError("a library's surprise")
+        return iter(())
+    monkeypatch.setitem(validate.CHECKS, "repay", (*validate.CHECKS["repay"], broken))
+    n = night()
+    post(n, new("G1"), new("G2", borrower=2, row=3))
+    out = post(n, repay("G1", "100000.00"), repay("G2", "100000.00", row=3), name="later.xlsx")
+    assert only(out, "repay") == [(), ("check.failed",)]
+    assert out.status == "partial" and len(out.postings) == 1
+    assert "a library's surprise" in caplog.text
