@@ -89,9 +89,9 @@ def test_a_big_filing_stored_chunk_by_chunk_equals_one_stored_whole(template, tm
     later rows fetch what earlier chunks stored. At 7 rows a chunk every filing here has ~17
     chunks; nothing may change."""
     from batch import process
-    whole, chunked = tmp_path / "whole", tmp_path / "chunked"
-    shutil.copytree(template, whole)
-    shutil.copytree(template, chunked)
+    whole, chunked, both = tmp_path / "whole", tmp_path / "chunked", tmp_path / "both"
+    for home in (whole, chunked, both):
+        shutil.copytree(template, home)
     first = run(whole, 0)
     monkeypatch.setattr(process, "CHUNK_ROWS", 7)
     stored_early = []
@@ -104,6 +104,8 @@ def test_a_big_filing_stored_chunk_by_chunk_equals_one_stored_whole(template, tm
     assert snapshot(whole) == snapshot(chunked)
     assert balances(whole / "ledger.db") == balances(chunked / "ledger.db")
     assert balances(chunked / "ledger.db") == rebuilt(chunked / "ledger.db", tmp_path)
+    run(both, 2)              # chunks' 明细 lines written by the worker that read the filing
+    assert snapshot(whole) == snapshot(both)
 
 
 def test_corrections_are_never_stored_early(tmp_path, monkeypatch):
