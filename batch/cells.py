@@ -45,7 +45,9 @@ _LIST_SPLIT = re.compile(r"[,，;；、\s]+")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")   # C0 controls but tab and newline, and DEL
 _UNITS = ("万", "元", "亿", "¥", "￥", "%")
 _REMEMBERED = frozenset({str, date, datetime})
-_MAX_YUAN_FLOAT = float(MAX_YUAN)                     # exact: 1e15 is a double
+# float ok: a bound to compare calamine's float cells with before they become Decimal (1e15 is
+# exact as a double); the amount itself is Decimal(repr(value)), never a float.
+_MAX_YUAN_FLOAT = float(MAX_YUAN)  # float ok
 
 
 class Bad(ValueError):

@@ -348,28 +348,11 @@ class FastGrid(TypedCells):
     def title(self, row: int, col: int, text: str) -> None:
         self._put(row, col, self.string_xml(row, col, text, self.book.fmt("title")))
 
-    def money(self, row: int, col: int, amount: Decimal | None, *styles: str) -> None:
-        if amount is None:
-            self.blank(row, col, "money", *styles)
-            return
-        self._put(row, col, self.number_xml(row, col, amount, self.book.fmt("money", *styles)))
-        self.fit(col, f"{amount:,.2f}")
+    def put_number(self, row: int, col: int, value: Decimal | int, style: int) -> None:
+        self._put(row, col, self.number_xml(row, col, value, style))
 
-    def number(self, row: int, col: int, value: Decimal | int | None, *styles: str,
-               kind: str = "number") -> None:
-        if value is None:
-            self.blank(row, col, kind, *styles)
-            return
-        self._put(row, col, self.number_xml(row, col, value, self.book.fmt(kind, *styles)))
-        self.fit_number(col, value, kind)
-
-    def day(self, row: int, col: int, value: date | None, *styles: str) -> None:
-        if value is None:
-            self.blank(row, col, "date", *styles)
-            return
-        kind = "datetime" if isinstance(value, datetime) else "date"
-        self._put(row, col, self.number_xml(row, col, serial(value), self.book.fmt(kind, *styles)))
-        self.fit_day(col, kind)
+    def put_date(self, row: int, col: int, value: date, style: int) -> None:
+        self._put(row, col, self.number_xml(row, col, serial(value), style))
 
     def blank(self, row: int, col: int, *styles: str) -> None:
         style = self.book.fmt(*styles)

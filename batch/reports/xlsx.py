@@ -152,7 +152,8 @@ def atomic_fast_workbook(path: Path, preset: Sequence[tuple[str, ...]] = ()) -> 
 
 
 class TypedCells:
-    """What both grids share: the dispatch from a column kind to a cell writer, and how wide a
+    """What both grids share: the typed cell writers (each grid supplies ``put_number``,
+    ``put_date``, ``blank`` and ``fit``), the dispatch from a column kind to them, and how wide a
     number or a date shows (for column sizing)."""
 
     def fit_number(self, col: int, value: Decimal | int, kind: str) -> None:
@@ -161,6 +162,30 @@ class TypedCells:
 
     def fit_day(self, col: int, kind: str) -> None:
         self.fit(col, "0000-00-00 00:00:00" if kind == "datetime" else "0000-00-00")
+
+    def money(self, row: int, col: int, amount: Decimal | None, *styles: str) -> None:
+        if amount is None:
+            self.blank(row, col, "money", *styles)
+            return
+        self.put_number(row, col, amount, self.book.fmt("money", *styles))
+        self.fit(col, f"{amount:,.2f}")
+
+    def number(self, row: int, col: int, value: Decimal | int | None, *styles: str,
+               kind: str = "number") -> None:
+        """A ratio (kind 'percent'), a count ('int') or a plain figure ('number')."""
+        if value is None:
+            self.blank(row, col, kind, *styles)
+            return
+        self.put_number(row, col, value, self.book.fmt(kind, *styles))
+        self.fit_number(col, value, kind)
+
+    def day(self, row: int, col: int, value: date | None, *styles: str) -> None:
+        if value is None:
+            self.blank(row, col, "date", *styles)
+            return
+        kind = "datetime" if isinstance(value, datetime) else "date"
+        self.put_date(row, col, value, self.book.fmt(kind, *styles))
+        self.fit_day(col, kind)
 
     def cell(self, row: int, col: int, kind: str, value: object, *styles: str) -> None:
         """Write ``value`` as a cell of ``kind``: text, money, date, int, number, percent."""
@@ -195,29 +220,11 @@ class Grid(TypedCells):
         """A heading that may run over the cells beside it: not counted in the column's width."""
         self.ws.write_string(row, col, text, self.book.fmt("title"))
 
-    def money(self, row: int, col: int, amount: Decimal | None, *styles: str) -> None:
-        if amount is None:
-            self.blank(row, col, "money", *styles)
-            return
-        self.ws.write_number(row, col, float(amount), self.book.fmt("money", *styles))  # float ok
-        self.fit(col, f"{amount:,.2f}")
+    def put_number(self, row: int, col: int, value: Decimal | int, fmt) -> None:
+        self.ws.write_number(row, col, float(value), fmt)  # float ok: xlsxwriter's cell value
 
-    def number(self, row: int, col: int, value: Decimal | int | None, *styles: str,
-               kind: str = "number") -> None:
-        """A ratio (kind 'percent'), a count ('int') or a plain figure ('number')."""
-        if value is None:
-            self.blank(row, col, kind, *styles)
-            return
-        self.ws.write_number(row, col, float(value), self.book.fmt(kind, *styles))  # float ok
-        self.fit_number(col, value, kind)
-
-    def day(self, row: int, col: int, value: date | None, *styles: str) -> None:
-        if value is None:
-            self.blank(row, col, "date", *styles)
-            return
-        kind = "datetime" if isinstance(value, datetime) else "date"
-        self.ws.write_datetime(row, col, value, self.book.fmt(kind, *styles))
-        self.fit_day(col, kind)
+    def put_date(self, row: int, col: int, value: date, fmt) -> None:
+        self.ws.write_datetime(row, col, value, fmt)
 
     def blank(self, row: int, col: int, *styles: str) -> None:
         self.ws.write_blank(row, col, None, self.book.fmt(*styles))
