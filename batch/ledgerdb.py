@@ -181,11 +181,9 @@ class StoredBook:
 
     # ---- a filing's keys in a few queries ---------------------------------------------------
 
-    def prefetch(self, book: Book, member_id: str, rows_by_sheet) -> None:
-        """Load what one filing's rows will ask of the book: its guarantees, their borrowers and
-        contracts, and (once a night) its member's own totals."""
-        records = [r.record for rows in rows_by_sheet.values() for r in rows
-                   if r.record is not None]
+    def prefetch(self, book: Book, member_id: str, records: list) -> None:
+        """Load what some of a filing's typed rows will ask of the book: their guarantees, their
+        borrowers and contracts, and (once a night) the member's own totals."""
         gids = sorted({r.guarantee_id for r in records})
         keys = [(member_id, g) for g in gids if not dict.__contains__(book.guarantees,
                                                                         (member_id, g))]

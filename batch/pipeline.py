@@ -313,13 +313,12 @@ def _ledger(run: Run, loaded: store.Loaded, night: Night, writes: Writes, worker
         return Ledger()
 
     def fetch(member_id: str, rows) -> None:
-        by_sheet: dict[str, list] = {}
+        records = [row.record for _key, _i, row in rows if row.record is not None]
         for key, i, row in rows:
-            by_sheet.setdefault(key, []).append(row)
             json = pre[i].detail_json if key == "new" and i in pre else None
             if json is not None:
                 stored.details[id(row.record)] = json
-        stored.prefetch(book, member_id, by_sheet)
+        stored.prefetch(book, member_id, records)
 
     def store_early(postings: list) -> None:
         lines = [posting_line(p, store.attributes(book, p)) for p in postings]
