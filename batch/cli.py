@@ -1,7 +1,8 @@
 """Thin click commands: parse, one call, print, exit code.
 
 Only this module (and the runner) reads the clock and the environment; everything below gets the
-run date passed in.
+run date passed in. A command imports what it runs when it runs: a night's worker processes are
+spawned and import this module again, and should not pay for the pipeline and SQLAlchemy.
 """
 from __future__ import annotations
 
@@ -13,12 +14,10 @@ from pathlib import Path
 
 import click
 
-from . import pipeline, runner
 from .home import Home
 from .lock import Busy
 from .mail.commands import fetch_mail_command
 from .runlog import FORMAT, LOGGER
-from .runner import StopFlag
 
 EXIT_CLEAN, EXIT_REJECTIONS, EXIT_ABORTED = 0, 1, 2
 
@@ -92,8 +91,9 @@ class KillSwitch:
 @click.pass_obj
 def run_cmd(home: Home, run_date: date, settle: float | None, wait: float, mail: bool) -> None:
     """Process every waiting filing once (exit 0 clean, 1 rows rejected, 2 could not run)."""
+    from . import pipeline, runner
     _log_to_stderr()
-    stop = StopFlag()
+    stop = runner.StopFlag()
     stop.install()
     options = pipeline.Options(settle_seconds=settle, wait_seconds=wait, track=_track,
                                should_stop=stop,
@@ -118,8 +118,9 @@ def run_cmd(home: Home, run_date: date, settle: float | None, wait: float, mail:
 @click.pass_obj
 def schedule_cmd(home: Home, at: str) -> None:
     """Keep running: one batch a night at --at, a missed night caught up at start-up."""
+    from . import runner
     _log_to_stderr()
-    stop = StopFlag()
+    stop = runner.StopFlag()
     stop.install()
     before, after = runner.mail_hooks(home)
     click.echo(f"夜间调度已启动：每天 {at} 运行一次（Ctrl+C 或 SIGTERM 停止）", err=True)
@@ -188,9 +189,10 @@ def templates_cmd(home: Home) -> None:
 def check_cmd(home: Home, file: str, member: str | None, run_date: date, out: str | None) -> None:
     """Validate one filing against the ledger and write its receipt; posts nothing."""
     from .check import check_file
+    from .pipeline import RunAborted
     try:
         outcome, receipt = check_file(home, Path(file), run_date, member, Path(out) if out else None)
-    except pipeline.RunAborted as aborted:
+    except RunAborted as aborted:
         click.echo(f"无法检查：\n{aborted}", err=True)
         raise SystemExit(EXIT_ABORTED)
     accepted = sum(r.accepted for rows in outcome.rows.values() for r in rows)

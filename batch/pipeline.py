@@ -31,14 +31,14 @@ from .ledger import Fund
 from .model import Filing, FundKind, Issue, Where
 from .outcome import DUPLICATE, REJECTED, FilingOutcome, RunOutcome
 from .params import Params, params_from_workbook
-from .process import Ledger, Night, precheck, process_filing
-from .read import read_filing, read_workbook
+from .process import Ledger, Night, process_filing
+from .read import read_workbook
 from .reports.figures import activity_from_sums, computed_totals, posting_line
 from .reports.fund_statement import write_fund_statement
-from .reports.receipt import write_receipt
-from .reports.reconciliation import SHEET_ROWS, detail_part, write_reconciliation
+from .reports.reconciliation import SHEET_ROWS, write_reconciliation
 from .reports.runjson import write_run_json
 from .schema import REFERENCE_SHEETS
+from .work import read_incoming, write_filing
 
 Track = Callable[[Sequence], Iterable]
 DETAIL_PARTS = ".明细"             # rows of the reconciliation's 明细, rendered during the night
@@ -159,8 +159,8 @@ def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.In
     workers = parallel.Workers(parallel.worker_count(sum(i.size for i in ready), len(ready),
                                                      run.options.workers))
     writes = Writes(run, workers)
-    read = partial(read_incoming, limits=run.limits, params=night.params, run_date=run.run_date,
-                   keep=workers.parallel)
+    read = partial(read_incoming, limits=run.limits, params=workers.share(night.params),
+                   run_date=run.run_date, keep=workers.parallel)
     filings, taken = [], []
     try:
         todo = [] if run.options.should_stop() else ready
@@ -251,38 +251,6 @@ class Writes:
     def drain(self) -> None:
         while self.pending:
             self._collect()
-
-
-# In a worker process: the filings it read, with their cells, until it writes their receipts.
-_READ_HERE: dict[str, Filing] = {}
-
-
-def write_filing(folder: Path, payload: tuple[FilingOutcome, dict | None] | None, run_id: str,
-                 run_date: date, parts: list) -> list[dict]:
-    """A worker's share of one filing's outputs: its receipt and its 明细 rows. ``payload`` is
-    the outcome, or (from another process) the outcome without rows and the rows' verdicts;
-    None: 明细 rows only."""
-    if payload is not None:
-        f, verdicts = payload
-        if verdicts is not None:
-            f = f.with_rows(_READ_HERE.pop(f.path, None), verdicts)
-        write_receipt(folder / f.receipt, f, run_id, run_date)
-    return [detail_part(path, first_row, lines) for path, first_row, lines in parts]
-
-
-def read_incoming(incoming: intake.Incoming, limits: Limits, params: Params,
-                  run_date: date, keep: bool = False) -> tuple[Filing | None, dict]:
-    """One inbox file parsed and cell-checked, and its new business checked as far as no ledger
-    is needed (in a worker process on a big night); no Filing when it is not a workbook type.
-    ``keep``: this is a worker; it keeps the filed cells for the receipt and sends the rest."""
-    if not incoming.supported:
-        return None, {}
-    filing = read_filing(incoming.path, incoming.name, incoming.sha256, limits=limits)
-    prechecked = precheck(filing, params, run_date, with_json=keep)
-    if keep:
-        _READ_HERE[incoming.name] = filing
-        filing = filing.without_cells()
-    return filing, prechecked
 
 
 def take(incoming: intake.Incoming, filing: Filing | None, night: Night,

@@ -7,11 +7,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from batch import pipeline  # noqa: E402
-from batch.home import Home  # noqa: E402
-
 
 def main(home: str, workers: str = "") -> int:
+    # Imported here, as the CLI does: spawned workers import this script again.
+    from batch import pipeline
+    from batch.home import Home
     options = pipeline.Options(settle_seconds=0, workers=int(workers) if workers else None)
     result = pipeline.run_once(Home(Path(home)), date(2026, 3, 31), clock=datetime.now,
                                options=options)

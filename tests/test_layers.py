@@ -20,7 +20,7 @@ LAYERS = [
     {"tables", "ledgerdb", "store"},
     {"summary"},
     {"reports"},
-    {"lock", "runlog", "recovery", "parallel"},
+    {"lock", "runlog", "recovery", "parallel", "work"},
     {"pipeline"},
     {"check", "setup", "status", "codes", "mail"},
     {"demo", "runner"},

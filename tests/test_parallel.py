@@ -9,6 +9,7 @@ kept by key must also equal a full replay of the ledger's postings.
 from __future__ import annotations
 
 import shutil
+from functools import partial
 import sqlite3
 from datetime import date, datetime
 from pathlib import Path
@@ -117,3 +118,34 @@ def test_corrections_are_never_stored_early(tmp_path, monkeypatch):
     monkeypatch.setattr(process, "CHUNK_ROWS", 2)
     assert run(chunked, 0).exit_code == 1
     assert snapshot(whole) == snapshot(chunked)
+
+
+_MADE = [0]                    # in a worker: how many Counted it has unpickled
+
+
+class Counted:
+    def __reduce__(self):
+        return _made, ()
+
+
+def _made() -> Counted:
+    _MADE[0] += 1
+    return Counted()
+
+
+def _unpickled_so_far(_value: Counted, _item: int) -> int:
+    return _MADE[0]
+
+
+def test_a_shared_value_reaches_each_worker_once_and_stays_itself_here():
+    """The night's reference data goes with every filing read; a worker unpickles it once."""
+    from batch import parallel
+    value = Counted()
+    assert parallel.Workers(0).share(value) is value
+    workers = parallel.Workers(1)
+    try:
+        counts = [result for _item, result, _w in
+                  workers.in_order(range(4), partial(_unpickled_so_far, workers.share(value)))]
+    finally:
+        workers.close()
+    assert counts == [1, 1, 1, 1]

@@ -6,7 +6,6 @@ import click
 
 from ..config import load_config
 from ..home import Home
-from ..pipeline import RunAborted, load_params
 from .fetch import fetch_mail
 
 EXIT_ABORTED = 2
@@ -24,6 +23,7 @@ def fetch_mail_command(home: Home) -> None:
     if not config.mail.fetch_enabled:
         click.echo("未配置收件服务器：请在 reguarantee.toml 的 [mail] 中设置 imap_host 等项", err=True)
         raise SystemExit(EXIT_ABORTED)
+    from ..pipeline import RunAborted, load_params    # not at import: see cli's docstring
     try:
         params = load_params(home)
     except RunAborted as aborted:
