@@ -38,7 +38,7 @@ from .reports.fund_statement import write_fund_statement
 from .reports.reconciliation import SHEET_ROWS, write_reconciliation
 from .reports.runjson import write_run_json
 from .schema import REFERENCE_SHEETS
-from .work import read_incoming, write_filing
+from .work import known_figures, read_incoming, write_filing
 
 Track = Callable[[Sequence], Iterable]
 DETAIL_PARTS = ".明细"             # rows of the reconciliation's 明细, rendered during the night
@@ -168,6 +168,7 @@ def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.In
                                                                        read):
             ledger = _ledger(run, loaded, night, writes, worker, incoming.sha256, prechecked)
             outcome = places.place(take(incoming, filing, night, seen, ledger, prechecked))
+            known = known_figures(prechecked) if workers.parallel and prechecked else None
             del filing, prechecked, ledger               # the outcome holds what is still needed
             log.info("%s：%s", incoming.name, outcome.status)
             if outcome.status not in (REJECTED, DUPLICATE):
@@ -175,7 +176,7 @@ def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.In
             run.options.fault(f"took {incoming.name}")
             lines = [posting_line(p, store.attributes(night.book, p)) for p in _postings(outcome)]
             store.post_filing(run.conn, loaded.stored, night.book, outcome, run.run_id)
-            writes.submit(outcome, lines, worker)
+            writes.submit(outcome, lines, worker, known)
             filings.append(outcome.slim())
             taken.append(incoming)
             if run.options.should_stop() and len(taken) < len(ready):
@@ -190,6 +191,8 @@ def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.In
 
 def _postings(f: FilingOutcome) -> list:
     """A filing's postings in 明细 order: a correction's reversals first, each posting once."""
+    if not f.reversals:
+        return list(f.postings)                  # each filed row posts once: nothing to drop
     seen: set[str] = set()
     found = []
     for p in (*f.reversals, *f.postings):
@@ -211,7 +214,8 @@ class Writes:
         self.files = 0                                      # 明细 part files named so far
         self.parts: list[tuple[int, Path, int, dict]] = []
 
-    def submit(self, f: FilingOutcome | None, lines: list, worker: int) -> None:
+    def submit(self, f: FilingOutcome | None, lines: list, worker: int,
+               known: dict | None = None) -> None:
         """Write ``f``'s receipt and 明细 ``lines`` in ``worker``, the process that read it
         (``f`` None: only lines, a big filing's chunk stored before the filing ends)."""
         if f is not None:
@@ -223,7 +227,7 @@ class Writes:
             path.parent.mkdir(exist_ok=True)
             parts.append((sheet_no, path, first_row, chunk))
         payload = (None if f is None else
-                   f.for_receipt() if self.workers.parallel else (f, None))   # light to send
+                   f.for_receipt(known) if self.workers.parallel else (f, None))   # light to send
         future = self.workers.submit(worker, write_filing, self.run.folder, payload,
                                      self.run.run_id, self.run.run_date,
                                      [(p, first, chunk) for _n, p, first, chunk in parts])

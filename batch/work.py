@@ -20,8 +20,9 @@ from .read import read_filing
 from .reports.receipt import write_receipt
 from .reports.reconciliation import detail_part
 
-# In a worker process: the filings it read, with their cells, until it writes their receipts.
-_READ_HERE: dict[str, Filing] = {}
+# In a worker process: the filings it read, with their cells and the figures it computed,
+# until it writes their receipts.
+_READ_HERE: dict[str, tuple[Filing, dict[int, tuple]]] = {}
 
 
 def read_incoming(incoming: intake.Incoming, limits: Limits, params: Params,
@@ -34,9 +35,15 @@ def read_incoming(incoming: intake.Incoming, limits: Limits, params: Params,
     filing = read_filing(incoming.path, incoming.name, incoming.sha256, limits=limits)
     prechecked = precheck(filing, params, run_date, with_json=keep)
     if keep:
-        _READ_HERE[incoming.name] = filing
+        _READ_HERE[incoming.name] = filing, known_figures(prechecked)
         filing = filing.without_cells()
     return filing, prechecked
+
+
+def known_figures(prechecked: dict) -> dict[int, tuple]:
+    """New-business rows' shares and fee as the worker computed them, by row index: what a
+    verdict need not send back (``FilingOutcome.for_receipt``)."""
+    return {i: (p.exposures, p.fee) for i, p in prechecked.items() if p.exposures is not None}
 
 
 def write_filing(folder: Path, payload: tuple[FilingOutcome, dict | None] | None, run_id: str,
@@ -47,6 +54,7 @@ def write_filing(folder: Path, payload: tuple[FilingOutcome, dict | None] | None
     if payload is not None:
         f, verdicts = payload
         if verdicts is not None:
-            f = f.with_rows(_READ_HERE.pop(f.path, None), verdicts)
+            filing, known = _READ_HERE.pop(f.path, (None, None))
+            f = f.with_rows(filing, verdicts, known)
         write_receipt(folder / f.receipt, f, run_id, run_date)
     return [detail_part(path, first_row, lines) for path, first_row, lines in parts]
