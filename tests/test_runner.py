@@ -14,7 +14,7 @@ from pathlib import Path
 
 import openpyxl
 
-from batch import pipeline, runner, store
+from batch import pipeline, runner, store, work
 from batch.home import Home
 from batch.lock import HomeLock, holder
 from batch.status import backup_ledger, status_lines
@@ -88,12 +88,12 @@ def test_a_stop_signal_ends_the_run_between_filings(tmp_path, monkeypatch):
     home = lo_home(tmp_path)
     flag = runner.StopFlag()
     flag.install()
-    real_read = pipeline.read_filing
+    real_read = work.read_filing
 
     def read_then_signal(*args, **kw):
         os.kill(os.getpid(), signal.SIGTERM)        # arrives while the first filing is read
         return real_read(*args, **kw)
-    monkeypatch.setattr(pipeline, "read_filing", read_then_signal)
+    monkeypatch.setattr(work, "read_filing", read_then_signal)
     try:
         result = pipeline.run_once(home, RUN_DATE, options=pipeline.Options(
             settle_seconds=0, should_stop=flag))
@@ -106,7 +106,7 @@ def test_a_stop_signal_ends_the_run_between_filings(tmp_path, monkeypatch):
     assert len([p for p in home.inbox.rglob("*") if p.is_file()]) == 2
     run_json = json.loads((home.outbox / result.run_id / "run.json").read_text("utf-8"))
     assert len(run_json["files"]) == 1
-    monkeypatch.setattr(pipeline, "read_filing", real_read)
+    monkeypatch.setattr(work, "read_filing", real_read)
     again = pipeline.run_once(home, RUN_DATE, options=pipeline.Options(settle_seconds=0))
     assert len(again.filings) == 2
 
