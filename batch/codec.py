@@ -12,10 +12,10 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from operator import attrgetter
-from typing import Mapping
+from typing import Sequence
 
 from .model import PARTIES, Kind, NewGuarantee, Posting, Product, Source, Where
-from .money import FEN
+from .money import FEN, ZERO
 
 _DECIMALS = ("loan_amount", "guaranteed_amount", "fee_rate", "reguarantor_share", "counter_amount")
 _FIELDS = tuple(f.name for f in fields(NewGuarantee))
@@ -25,25 +25,31 @@ _HUNDRED = Decimal(100)
 
 
 def fen(amount: Decimal) -> int:
-    return int(amount * _HUNDRED)           # as .scaleb(2), a little quicker (six a row)
+    """As .scaleb(2), a little quicker; most of a posting's nine amounts are zero."""
+    return int(amount * _HUNDRED) if amount else 0
 
 
 def yuan(value: int | None) -> Decimal:
-    return Decimal(value or 0) * FEN
+    return Decimal(value) * FEN if value else ZERO
+
+
+_PRODUCTS = {p.value: p for p in Product}        # Product(text) costs an Enum call; a row has one
 
 
 def detail_from(text: str | None) -> NewGuarantee | None:
     if not text:
         return None
     data = json.loads(text)
+    w = data["where"]
+    data["where"] = Where(w["file"], w["sheet"], w["row"])
     for key in _DECIMALS:
-        if data.get(key) is not None:
-            data[key] = Decimal(data[key])
-    for key in ("start_date", "maturity_date"):
-        data[key] = date.fromisoformat(data[key])
-    data["product"] = Product(data["product"])
-    data["where"] = Where(**data["where"])
-    return NewGuarantee(**data)
+        value = data.get(key)
+        if value is not None:
+            data[key] = Decimal(value)
+    data["start_date"] = date.fromisoformat(data["start_date"])
+    data["maturity_date"] = date.fromisoformat(data["maturity_date"])
+    data["product"] = _PRODUCTS[data["product"]]
+    return NewGuarantee(*map(data.get, _FIELDS))      # positional: keywords cost twice as much
 
 
 # detail_json renders what json.dumps(data, default=str, ensure_ascii=False) would, value by value
@@ -75,13 +81,25 @@ def detail_json(g: NewGuarantee | None) -> str | None:
 
 # ---- postings ------------------------------------------------------------------------------
 
-def posting_from(m: Mapping) -> Posting:
-    return Posting(Kind(m["kind"]), m["member_id"], m["guarantee_id"], m["on"],
-                   Source(m["sha256"], m["file"], m["sheet"], m["row"]), yuan(m["principal"]),
-                   {p: yuan(m[p.value]) for p in PARTIES}, fee=yuan(m["fee"]),
-                   detail=detail_from(m["detail"]), settled=m["settled"],
-                   interest=yuan(m["interest"]), gross=yuan(m["gross"]), claimed=m["claimed"],
-                   period=m["period"] or "", sign=m["sign"], reverses=m["reverses"] or "")
+_KINDS = {k.value: k for k in Kind}
+_KIND_VALUES = {k: k.value for k in Kind}
+# What a Posting is made of, as stored: the columns to select for ``posting_from``.
+POSTING_FIELDS = ("kind", "member_id", "guarantee_id", "on", "sha256", "file", "sheet", "row",
+                  "principal", "fee", "detail", "settled", "interest", "gross", "claimed",
+                  "period", "sign", "reverses", *(q.value for q in PARTIES))
+
+
+def posting_from(values: Sequence) -> Posting:
+    """A posting from the values of POSTING_FIELDS: a SQLAlchemy row, or the driver's tuple
+    (its date as ISO text, its flags as 0/1). Every party gets a share, zero if none."""
+    (kind, member_id, guarantee_id, on, sha256, file, sheet, row, principal, fee, detail,
+     settled, interest, gross, claimed, period, sign, reverses, *shares) = values
+    return Posting(_KINDS[kind], member_id, guarantee_id,
+                   on if isinstance(on, date) else date.fromisoformat(on),
+                   Source(sha256, file, sheet, row), yuan(principal),
+                   dict(zip(PARTIES, map(yuan, shares))), yuan(fee), detail_from(detail),
+                   bool(settled), yuan(interest), yuan(gross), bool(claimed), period or "", sign,
+                   reverses or "")
 
 
 def detail_text(detail: NewGuarantee | None, memo: dict | None) -> str | None:
@@ -103,22 +121,25 @@ POSTING_COLUMNS = ("run_id", "filing_sha256", "key", "kind", "member_id", "guara
 
 def posting_row(p: Posting, run_id: str, filing_sha: str, attrs: tuple | None,
                 memo: dict | None = None) -> tuple:
-    """A posting as stored (values for POSTING_COLUMNS), with the bank, product and city of its
-    guarantee (for 明细)."""
+    """A posting as stored (values for POSTING_COLUMNS, its date as ISO text), with the bank,
+    product and city of its guarantee (for 明细). Its nine amounts are fen as ``fen`` makes
+    them, inline (a call each cost more than the conversion)."""
     s = p.source
     bank, product, city = attrs or (None, None, None)
-    shares = p.shares
-    return (run_id, filing_sha, p.key, p.kind.value, p.member_id, p.guarantee_id, p.on,
-            s.sha256, s.file, s.sheet, s.row, p.period, fen(p.principal),
-            *(fen(shares[q]) if q in shares else 0 for q in PARTIES),
-            fen(p.fee), fen(p.interest), fen(p.gross), p.settled, p.claimed, p.sign, p.reverses,
-            detail_text(p.detail, memo), bank, product, city)
+    amounts = (p.principal, *map(p.shares.get, PARTIES), p.fee, p.interest, p.gross)
+    return (run_id, filing_sha, p.key, _KIND_VALUES[p.kind], p.member_id, p.guarantee_id,
+            p.on.isoformat(), s.sha256, s.file, s.sheet, s.row, p.period,
+            *[int(a * _HUNDRED) if a else 0 for a in amounts],
+            p.settled, p.claimed, p.sign, p.reverses, detail_text(p.detail, memo), bank, product,
+            city)
 
 
 # ---- balances --------------------------------------------------------------------------------
 
-def position_from(m: Mapping) -> tuple:
-    return (m["count"], yuan(m["outstanding"]), *(yuan(m["e_" + p.value]) for p in PARTIES))
+def position_from(values: Sequence) -> tuple:
+    """Totals from the values of POSITION_COLUMNS after the key (count, outstanding, exposures)."""
+    count, *amounts = values
+    return (count, *map(yuan, amounts))
 
 
 POSITION_COLUMNS = ("member_id", "bank_id", "product", "city", "count", "outstanding",

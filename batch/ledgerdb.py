@@ -80,37 +80,34 @@ class StoredBook:
     def _guarantees(self, member_id: str, ids: list[str]) -> dict:
         """Guarantees rebuilt from their postings (the index on member and 业务编号 finds them);
         ``upto`` limits them to postings already replayed (``store.rebuild``)."""
-        history: dict[tuple[str, str], list[Posting]] = {}
-        for part in _chunks(ids):
-            for m in self._posting_rows(member_id, part):
-                history.setdefault((member_id, m["guarantee_id"]), []).append(codec.posting_from(m))
-        return {k: restore(k[0], k[1], ps) for k, ps in history.items()}
+        history: dict[str, list[Posting]] = {}
+        for values in self._posting_rows(member_id, ids):
+            p = codec.posting_from(values)
+            history.setdefault(p.guarantee_id, []).append(p)
+        return {(member_id, g): restore(member_id, g, ps) for g, ps in history.items()}
 
-    def _posting_rows(self, member_id: str, ids: list[str]) -> Iterable[dict]:
-        """Posting rows of some guarantees, oldest first."""
-        names = [c.name for c in postings.columns]
+    def _posting_rows(self, member_id: str, ids: list[str]) -> Iterable[tuple]:
+        """Values of ``codec.POSTING_FIELDS`` for the postings of some guarantees, oldest first
+        within a chunk of them."""
+        names = ", ".join(f'"{n}"' for n in codec.POSTING_FIELDS)
         upto = " AND id <= ?" if self.upto is not None else ""
-        sql = (f'SELECT {", ".join(chr(34) + n + chr(34) for n in names)} FROM postings '
+        sql = (f"SELECT {names} FROM postings "
                f"WHERE member_id = ?{upto} AND guarantee_id IN ({{}}) ORDER BY id")
         fixed = (member_id,) + ((self.upto,) if self.upto is not None else ())
-        for row in self._select_in(sql, fixed, ids):
-            m = dict(zip(names, row))
-            if isinstance(m["on"], str):
-                m["on"] = date.fromisoformat(m["on"])
-            m["settled"], m["claimed"] = bool(m["settled"]), bool(m["claimed"])
-            yield m
+        return self._select_in(sql, fixed, ids)
 
     def _select_in(self, sql: str, fixed: tuple, ids: list) -> Iterable[tuple]:
         """``sql`` (qmark style) ends in ``IN ({})``: its rows over ``ids``, a chunk at a time."""
         for part in _chunks(ids):
-            marks = ", ".join("?" * len(part))
-            if self.raw is not None:
-                yield from self.raw.execute(sql.format(marks), (*fixed, *part))
-                continue
-            pieces = sql.format(marks).split("?")
-            named = "".join(f"{piece}:p{i}" for i, piece in enumerate(pieces[:-1])) + pieces[-1]
-            args = {f"p{i}": v for i, v in enumerate((*fixed, *part))}
-            yield from self.conn.execute(text(named), args)
+            yield from self._query(sql.format(", ".join("?" * len(part))), (*fixed, *part))
+
+    def _query(self, sql: str, args: tuple) -> Iterable[tuple]:
+        """The rows of a qmark-style query; on SQLite straight through the driver."""
+        if self.raw is not None:
+            return self.raw.execute(sql, args)
+        pieces = sql.split("?")
+        named = "".join(f"{piece}:p{i}" for i, piece in enumerate(pieces[:-1])) + pieces[-1]
+        return self.conn.execute(text(named), {f"p{i}": v for i, v in enumerate(args)})
 
     def borrower(self, borrower_id: str) -> Decimal | None:
         value = self.conn.execute(select(borrower_totals.c.outstanding).where(
@@ -151,11 +148,12 @@ class StoredBook:
         row = self.conn.execute(select(position_totals).where(
             c.member_id == key[0], c.bank_id == key[1], c.product == key[2],
             c.city == key[3])).first()
-        return codec.position_from(row._mapping) if row else None
+        return codec.position_from(row[4:]) if row else None
 
     def postings_of(self, sha256: str) -> list[Posting]:
-        q = select(postings).where(postings.c.sha256 == sha256).order_by(postings.c.id)
-        return [codec.posting_from(r._mapping) for r in self.conn.execute(q)]
+        q = (select(*(postings.c[n] for n in codec.POSTING_FIELDS))
+             .where(postings.c.sha256 == sha256).order_by(postings.c.id))
+        return [codec.posting_from(r) for r in self.conn.execute(q)]
 
     def period_filings(self, key: tuple[str, str]) -> list[str]:
         """The accepted filings of a member and period not withdrawn by a correction."""
@@ -201,14 +199,15 @@ class StoredBook:
             "SELECT borrower_id, outstanding FROM borrower_totals WHERE borrower_id IN ({})",
             (), todo)}
         book.borrower_outstanding.fill(found, todo)
-        keys = sorted((member_id, b) for b in ids
+        todo = sorted(b for b in ids
                       if not dict.__contains__(book.member_borrower, (member_id, b)))
         liability, kind = {}, {}
         for b, value, borrower_type in self._select_in(
                 "SELECT borrower_id, liability, borrower_type FROM member_borrowers "
-                "WHERE member_id = ? AND borrower_id IN ({})", (member_id,), [k[1] for k in keys]):
+                "WHERE member_id = ? AND borrower_id IN ({})", (member_id,), todo):
             liability[(member_id, b)] = codec.yuan(value)
             kind[(member_id, b)] = borrower_type
+        keys = [(member_id, b) for b in todo]
         book.member_borrower.fill(liability, keys)
         book.borrower_type.fill(kind, keys)
 
@@ -227,22 +226,22 @@ class StoredBook:
         if member_id in self.members_loaded:
             return
         self.members_loaded.add(member_id)
-        conn, m = self.conn, member_id
-        weighted = conn.execute(select(member_totals.c.weighted).where(
-            member_totals.c.member_id == m)).scalar()
-        book.member_weighted.fill({m: Decimal(weighted)} if weighted else {}, [m])
-        banks = {(m, r.bank_id): codec.yuan(r.liability) for r in conn.execute(
-            select(member_banks).where(member_banks.c.member_id == m))}
+        m, query, yuan = member_id, self._query, codec.yuan
+        row = query("SELECT weighted FROM member_totals WHERE member_id = ?", (m,)).fetchone()
+        book.member_weighted.fill({m: Decimal(row[0])} if row and row[0] else {}, [m])
+        banks = {(m, b): yuan(v) for b, v in query(
+            "SELECT bank_id, liability FROM member_banks WHERE member_id = ?", (m,))}
         book.member_bank.fill(banks, banks)
-        products = conn.execute(select(member_products).where(
-            member_products.c.member_id == m)).all()
-        book.registered_principal.fill({(m, r.product): codec.yuan(r.registered)
-                                        for r in products}, [(m, r.product) for r in products])
-        book.defaulted_principal.fill({(m, r.product): codec.yuan(r.defaulted)
-                                       for r in products}, [(m, r.product) for r in products])
-        book.positions.fill(
-            {(m, r.bank_id, r.product, r.city): codec.position_from(r._mapping)
-             for r in conn.execute(select(position_totals).where(position_totals.c.member_id == m))})
+        products = list(query("SELECT product, registered, defaulted FROM member_products "
+                              "WHERE member_id = ?", (m,)))
+        keys = [(m, product) for product, _, _ in products]
+        book.registered_principal.fill({(m, p): yuan(r) for p, r, _ in products}, keys)
+        book.defaulted_principal.fill({(m, p): yuan(d) for p, _, d in products}, keys)
+        columns = ", ".join(f'"{n}"' for n in codec.POSITION_COLUMNS[1:])
+        book.positions.fill({(m, bank, product, city): codec.position_from(totals)
+                             for bank, product, city, *totals in query(
+                                 f"SELECT {columns} FROM position_totals WHERE member_id = ?",
+                                 (m,))})
 
     # ---- what a filing changed --------------------------------------------------------------
 
@@ -339,10 +338,17 @@ def _batches(rows: Iterable[tuple]) -> Iterable[list[tuple]]:
 
 def _sqlite_many(conn: Connection, table, names: Sequence[str], values: list[tuple],
                  pk: list[str] | None) -> None:
-    dates = [i for i, n in enumerate(names) if isinstance(table.c[n].type, Date)]
+    """Date objects become ISO text, as SQLAlchemy stores them (postings bring the text)."""
+    dates = [i for i in _date_columns(table, tuple(names))
+             if any(isinstance(v[i], date) for v in values)]
     if dates:
         values = [_iso(v, dates) for v in values]
     conn.connection.driver_connection.executemany(_sqlite_insert(table, tuple(names), pk and tuple(pk)), values)
+
+
+@lru_cache(maxsize=64)
+def _date_columns(table, names: tuple[str, ...]) -> list[int]:
+    return [i for i, n in enumerate(names) if isinstance(table.c[n].type, Date)]
 
 
 @lru_cache(maxsize=64)
@@ -362,6 +368,6 @@ def _sqlite_insert(table, names: tuple[str, ...], pk: tuple[str, ...] | None) ->
 def _iso(values: tuple, dates: list[int]) -> tuple:
     out = list(values)
     for i in dates:
-        if out[i] is not None:
+        if isinstance(out[i], date):
             out[i] = out[i].isoformat()
     return tuple(out)

@@ -22,7 +22,7 @@ from . import codec
 from .codec import fen, yuan  # noqa: F401  (re-exported: money as stored)
 from .ledger import Book, Fund
 from .ledgerdb import StoredBook, bulk_insert
-from .model import PARTIES, Claim, FundMove, Kind, Posting, Source
+from .model import PARTIES, Claim, FundMove, Kind, Posting, Product, Source
 from .money import ZERO
 from .outcome import ACCEPTED, PARTIAL, FilingOutcome
 from .tables import (BALANCE_TABLES, claims, files, fund_moves, member_totals, meta,  # noqa: F401
@@ -76,14 +76,15 @@ def rebuild(conn: Connection) -> None:
         conn.execute(delete(table))
     stored = StoredBook(conn)
     book, last = stored.book(), 0
+    columns = (postings.c.id, *(postings.c[n] for n in codec.POSTING_FIELDS))
     while True:
-        rows = conn.execute(select(postings).where(postings.c.id > last)
+        rows = conn.execute(select(*columns).where(postings.c.id > last)
                             .order_by(postings.c.id).limit(20000)).all()
         if not rows:
             return
         for row in rows:
             stored.upto = row.id - 1          # a guarantee fetched now: as before this posting
-            book.apply(codec.posting_from(row._mapping), record=False)
+            book.apply(codec.posting_from(row[1:]), record=False)
         last = rows[-1].id
         stored.write_back(book)
 
@@ -232,11 +233,14 @@ def post_postings(conn: Connection, stored: StoredBook, book: Book, found: Seque
     stored.write_back(book)
 
 
+_PRODUCT_CODES = {p: p.value for p in Product}      # .value is a property: twice a posting
+
+
 def attributes(book: Book, p) -> tuple | None:
     """Bank, product and city of a posting's guarantee (while the book still holds it)."""
     g = dict.get(book.guarantees, (p.member_id, p.guarantee_id))
     d = (g.detail if g is not None else None) or p.detail
-    return (d.bank_id, d.product.value, d.city) if d is not None else None
+    return (d.bank_id, _PRODUCT_CODES[d.product], d.city) if d is not None else None
 
 
 def finish_run(conn: Connection, record: RunRecord) -> None:

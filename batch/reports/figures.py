@@ -187,15 +187,21 @@ def detail_lines(run: RunOutcome) -> Iterator[Sequence[object]]:
         yield posting_line(p, (a.bank, a.product, a.city))
 
 
+_KIND_LABELS = {k: k.label for k in Kind}           # .label builds a dict on every call
+_NO_ATTRS = (UNKNOWN, UNKNOWN, UNKNOWN)
+
+
 def posting_line(p: Posting, attrs: tuple | None) -> tuple:
     """A posting as a 明细 line: file, sheet, row, type, reversal, date, member, 业务编号, period,
     bank, product, city, amount, the five shares (None where not shared), fee."""
-    bank, product, city = attrs or (UNKNOWN, UNKNOWN, UNKNOWN)
-    return (p.source.file, sheet_name(p.source.sheet), p.source.row or None, p.kind.label,
+    bank, product, city = attrs or _NO_ATTRS
+    s, share = p.source, p.shares.get
+    amounts = (p.principal, *map(share, PARTIES), p.fee)
+    if not p.sign > 0:                              # as p.signed(), for the amounts shared
+        amounts = tuple(None if a is None else -a for a in amounts)
+    return (s.file, sheet_name(s.sheet), s.row or None, _KIND_LABELS[p.kind],
             p.sign < 0, p.on, p.member_id, p.guarantee_id, p.period, bank or UNKNOWN,
-            product or UNKNOWN, city or UNKNOWN, p.signed(p.principal),
-            *(p.signed(p.shares[x]) if x in p.shares else None for x in PARTIES),
-            p.signed(p.fee))
+            product or UNKNOWN, city or UNKNOWN, *amounts)
 
 
 def computed_totals(run: RunOutcome) -> dict[str, Decimal | int]:
