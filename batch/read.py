@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from itertools import chain, islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
@@ -137,14 +138,12 @@ def _read(path: Path, sheets: Sequence[Sheet], name: str, limits: Limits) -> Wor
             return Workbook(issues=(grid,))
         if sheet.labels:
             labels[sheet.key], label_where[sheet.key], more = _read_labels(sheet, grid, name)
-            shown = {w.row for w in label_where[sheet.key].values()}
         else:
             try:
                 headers[sheet.key], rows[sheet.key], more = _read_table(sheet, grid, name)
             except _Broken as broken:
                 return Workbook(issues=(broken.issue,))
-            shown = {r.where.row for r in rows[sheet.key]}
-        hidden = [r for r in hidden_rows.get(found[sheet.key], ()) if r in shown]
+        hidden = _read_hidden(hidden_rows.get(found[sheet.key], ()), sheet, label_where, rows)
         issues.extend((*more, *_hidden(book, found[sheet.key], hidden, name)))
     return Workbook(labels, label_where, rows, headers, frozenset(found), tuple(issues))
 
@@ -192,6 +191,17 @@ def _guarded(lines: Iterator[list[object]], name: str) -> Iterator[list[object]]
         raise
     except BaseException as error:
         raise _Broken(_unreadable(name, error)) from None
+
+
+def _read_hidden(hidden: Sequence[int], sheet: Sheet, label_where: Mapping[str, Mapping[str, Where]],
+                 rows: Mapping[str, Sequence[Row]]) -> Sequence[int]:
+    """The hidden rows that were read (a label's or a data row): the rows read are gathered only
+    when some are hidden."""
+    if not hidden:
+        return ()
+    shown = ({w.row for w in label_where[sheet.key].values()} if sheet.labels else
+             {r.where.row for r in rows[sheet.key]})
+    return [r for r in hidden if r in shown]
 
 
 def _hidden(book: CalamineWorkbook, sheet: str, rows: Sequence[int], file: str) -> list[Issue]:
@@ -384,7 +394,8 @@ class _Plan:
     sheet: str
     layout: Mapping[str, tuple[str, str]]             # key -> (column letter, header), for Where
     keys: tuple[str, ...]
-    spots: tuple[int, ...]            # index in calamine's row; its width for an absent column
+    pick: Callable[[list[object]], tuple[object, ...]]    # the row's cells at their spots (the
+                                      # index in calamine's row; its width for an absent column)
     places: tuple[int, ...]           # the absolute column, for marks; -1 for an absent column
     memos: tuple[dict[object, cells.Cell], ...]          # each column's cells.converter, in steps
     shortcuts: tuple[Callable[[object], cells.Cell | None], ...]
@@ -403,7 +414,8 @@ def _plan(sheet: Sheet, grid: _Grid, positions: Mapping[str, int], file: str) ->
     keys = tuple(c.key for c in sheet.columns)
     places = tuple(positions.get(key, -1) for key in keys)
     spots = tuple(p - grid.left if p >= 0 else grid.width for p in places)
-    return _Plan(file, sheet.name, layout, keys, spots, places, memos, shortcuts, converters,
+    pick = itemgetter(*spots) if len(spots) > 1 else lambda line: (line[spots[0]],)
+    return _Plan(file, sheet.name, layout, keys, pick, places, memos, shortcuts, converters,
                  _builder(sheet.record, keys))
 
 
@@ -423,7 +435,7 @@ def _read_row(plan: _Plan, row: int, line: list[object],
     """One data row; None when every schema cell is blank (blank rows are skipped). ``marks`` only
     when the row has some."""
     line.append("")                                     # what an absent column reads (its spot)
-    values = list(map(line.__getitem__, plan.spots))
+    values = plan.pick(line)
     read = [cell if cell is not None else shortcut(value) or convert(value)
             for cell, shortcut, convert, value
             in zip(map(dict.get, plan.memos, values), plan.shortcuts, plan.converters, values)]
@@ -433,7 +445,7 @@ def _read_row(plan: _Plan, row: int, line: list[object],
     typed, shown, bad, blank = zip(*read)
     if all(blank):
         return None
-    where = Where(plan.file, plan.sheet, row + 1, layout=plan.layout)
+    where = Where(plan.file, plan.sheet, row + 1, "", "", plan.layout)     # positional: faster
     if not any(bad):
         return Row(where, shown, plan.build(where, typed) if plan.build else None)
     issues = tuple(Issue(b.code, where.at(key), b.message)

@@ -13,8 +13,10 @@ rendered in another process (``render_rows``) arrive already deflated and are co
 ``FastBook``/``FastGrid`` have the same calls as ``xlsx.Book``/``xlsx.Grid``, so a report is
 written by either; rows must arrive in ascending order (cells within a row in any order). The bulk
 rows go through ``typed_rows``/``render_rows`` instead, which render a chunk of rows column by
-column: a column's kind and styles are resolved once per chunk, its distinct texts searched for
-characters to escape in one pass, and only the texts that could be its widest are measured.
+column: a column's kind is resolved once per chunk, its distinct texts searched for characters
+to escape in one pass, and only the texts that could be its widest are measured; then a row
+function compiled for the chunk's shape and the row's styles (`_row_function`) builds each row
+in one f-string.
 """
 from __future__ import annotations
 
@@ -23,10 +25,10 @@ import tempfile
 import zipfile
 from datetime import date, datetime
 from decimal import Decimal
-from itertools import chain, count, islice, repeat
-from operator import itemgetter
+from itertools import count, islice
+from operator import call, itemgetter
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from .xlsx import MAX_WIDTH, MIN_WIDTH, STYLES, TypedCells, as_text, text_width
 from . import deflated, fastxml
@@ -37,7 +39,6 @@ EXACT_INT = 2 ** 53                 # ints a float holds exactly: ``%.16G`` prin
 EXCEL_MAX_CHARS = 32767
 CHUNK_ROWS = 1000                   # rows rendered together: pays for the set-up, keeps memory flat
 _NEEDS_ESCAPE = re.compile('[&<>\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]|_x[0-9a-fA-F]{4}_')
-_SPECIAL = re.compile('[&<>\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]')   # escape() changes them
 _EDGE = " \t\n"                     # a text starting or ending with one keeps it: xml:space
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")
 _LONE = re.compile("[\ud800-\udfff\ufffe\uffff]")
@@ -141,28 +142,62 @@ def rendered(first_row: int, kinds: Sequence[str],
 
 def _chunk_xml(first_row: int, kinds: Sequence[str],
                chunk: list[tuple[Sequence[object], Sequence[int]]], widths: dict[int, int]) -> str:
-    """A chunk of rows, rendered column by column and then interleaved row by row."""
+    """A chunk of rows, rendered column by column, then joined row by row by a compiled row
+    function (`_row_function`) for each distinct row of styles in the chunk."""
     numbers = [str(n) for n in range(first_row + 1, first_row + len(chunk) + 1)]
-    values_by_col = zip(*(values for values, _ in chunk))
-    styles_by_col = zip(*(styles for _, styles in chunk))
-    columns = []
-    for col, kind, values, styles in zip(count(), kinds, values_by_col, styles_by_col):
+    row_styles = [styles for _, styles in chunk]
+    shape, args = [], [numbers]
+    for col, kind, values in zip(count(), kinds, zip(*(values for values, _ in chunk))):
         texts, value_open, value_close, width = COLUMN_KINDS.get(kind, _number_column)(values)
-        columns.append(_cells(LETTERS[col], numbers, styles, texts, value_open, value_close))
         if width is not None and width + 2 > widths.get(col, 0):
             widths[col] = width + 2
-    opens = [f'<row r="{n}">' for n in numbers]
-    return "".join(chain.from_iterable(zip(opens, *columns, repeat("</row>"))))
+        filled = VALUE if all(texts) else BLANK if not any(texts) else EITHER
+        shape.append((LETTERS[col], value_open, value_close, filled))
+        if filled != BLANK:
+            args.append(texts)
+    functions = {key: _row_function(tuple(shape), tuple(styles))
+                 for key, styles in {id(s): s for s in row_styles}.items()}
+    return "".join(map(call, map(functions.__getitem__, map(id, row_styles)), *args))
 
 
-def _cells(letter: str, numbers: list[str], styles: Sequence[int], texts: list[str],
-           value_open: str, value_close: str) -> list[str]:
-    """One column's cells: a value between ``value_open`` and ``value_close``, an empty text a
-    blank cell (nothing at all without a style)."""
-    head = f'<c r="{letter}'
-    opens = {s: (f'" s="{s}"' if s else '"') + value_open for s in set(styles)}
-    return [f"{head}{n}{opens[s]}{t}{value_close}" if t else f'{head}{n}" s="{s}"/>' if s else ""
-            for n, s, t in zip(numbers, styles, texts)]
+# A column of a chunk as a row function sees it: its letter, what opens and closes a value, and
+# whether the chunk's rows all have one, none has, or either.
+VALUE, BLANK, EITHER = "value", "blank", "either"
+Part = tuple[str, str, str, str]
+_ROW_FUNCTIONS: dict[tuple[tuple[Part, ...], tuple[int, ...]], Callable[..., str]] = {}
+ROW_FUNCTIONS_KEPT = 512                # chunk shapes and rows of styles: a night uses dozens
+
+
+def _row_function(shape: tuple[Part, ...], styles: tuple[int, ...]) -> Callable[..., str]:
+    """A function of a row's number and its columns' texts (but a column blank in every row) to
+    the row's XML: one f-string, compiled once per shape and styles, builds the row in one go,
+    where a string per cell and their join cost twice as much. Only our own tags, letters and
+    style numbers are compiled; what a member typed is only ever an argument."""
+    found = _ROW_FUNCTIONS.get((shape, styles))
+    if found is None:
+        names = ["n", *(f"a{col}" for col, part in enumerate(shape) if part[3] != BLANK)]
+        body = "".join(_cell_source(col, part, style)
+                       for col, (part, style) in enumerate(zip(shape, styles)))
+        if "'" in body or "\\" in body:           # never: the literals are ours
+            raise ValueError(f"not a row function: {body}")
+        source = f"lambda {', '.join(names)}: f'<row r=\"{{n}}\">{body}</row>'"
+        if len(_ROW_FUNCTIONS) >= ROW_FUNCTIONS_KEPT:
+            _ROW_FUNCTIONS.clear()
+        found = _ROW_FUNCTIONS[shape, styles] = eval(source, {"__builtins__": {}})  # noqa: S307
+    return found
+
+
+def _cell_source(col: int, part: Part, style: int) -> str:
+    """One column's cell in a row function's f-string (``{n}`` the row number, ``{aN}`` its text):
+    a value, a blank (nothing at all without a style) or, where rows differ, whichever the text
+    asks for. Our own literals have no braces, but are escaped as if they might."""
+    letter, value_open, value_close = (p.replace("{", "{{").replace("}", "}}") for p in part[:3])
+    s = f'" s="{style}"' if style else '"'
+    value = f'<c r="{letter}{{n}}{s}{value_open}{{a{col}}}{value_close}'
+    blank = f'<c r="{letter}{{n}}{s}/>' if style else ""
+    if part[3] == EITHER:                             # a nested f-string: the outer one is in '
+        return f'{{f"""{value}""" if a{col} else f"""{blank}"""}}'
+    return value if part[3] == VALUE else blank
 
 
 # A column's kind renders its values to (each cell's value text, "" for a blank; what opens a
@@ -178,7 +213,7 @@ def _text_column(values: Sequence[object]) -> ColumnValues:
     distinct = set(texts)
     distinct.discard("")
     joined = "".join(distinct)
-    if _SPECIAL.search(joined) or "_x" in joined:             # "_xHHHH_" is escaped too
+    if _maybe_escaped(joined):
         escaped = {t: escape(t) for t in distinct if _NEEDS_ESCAPE.search(t)}
         texts = [escaped.get(t, t) for t in texts]
         distinct = {escaped.get(t, t) for t in distinct}
@@ -190,6 +225,15 @@ def _text_column(values: Sequence[object]) -> ColumnValues:
         return texts, ' t="inlineStr"><is><t>', "</t></is></c>", width
     texts = [(' xml:space="preserve">' if t in spaced else ">") + t if t else t for t in texts]
     return texts, ' t="inlineStr"><is><t', "</t></is></c>", width
+
+
+def _maybe_escaped(text: str) -> bool:
+    """Whether `escape` might change some of ``text``: it has "&", "<", ">", "_x" (an "_xHHHH_"
+    is escaped too) or a character that is not printable (every control character, lone
+    surrogate and non-character is not; tab and newline are not either, and need nothing). Twice
+    as fast as searching it for those characters."""
+    return (not text.isprintable() or "&" in text or "<" in text or ">" in text
+            or "_x" in text)
 
 
 def _number_column(values: Sequence[object]) -> ColumnValues:

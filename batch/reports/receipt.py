@@ -126,16 +126,17 @@ def _data_row(grid, r: int, sheet: schema.Sheet, outcome: RowOutcome, shares: bo
               styles: dict[str, list[int]]) -> tuple[list[object], list[int]]:
     """One filed row's values and styles: 原行号, the member's cells (bad ones red, the message
     put on the grid as a comment), 状态, 说明, the shares and the fee; a rejected row tinted."""
-    accepted = outcome.accepted
+    row = outcome.row
+    accepted = not outcome.issues or outcome.accepted       # the property only when it can say no
     tint = "" if accepted else "rejected"
     row_styles = styles[tint]
-    issues = _row_issues(outcome) if outcome.issues or outcome.row.issues else ()
+    issues = _row_issues(outcome) if outcome.issues or row.issues else ()
     marked = _marked_cells(sheet, issues) if issues else {}
     status = schema.ACCEPTED if accepted else schema.REJECTED
-    values = [outcome.row.where.row or None, *_member_cells(sheet, outcome.row.cells), status,
-              _note(issues, outcome.note)]
+    values = [row.where.row or None, *_member_cells(sheet, row.cells), status,
+              _note(issues, outcome.note) if issues else outcome.note]
     if shares:
-        values += [outcome.shares.get(p) for p in PARTIES] if outcome.shares else [None] * 5
+        values += list(map(outcome.shares.get, PARTIES)) if outcome.shares else [None] * 5
     if fee:
         values.append(outcome.fee)
     if marked:
