@@ -31,7 +31,7 @@ class RowOutcome:
 
     @property
     def accepted(self) -> bool:
-        return not any(i.is_error for i in self.issues)
+        return not self.issues or not any(i.is_error for i in self.issues)
 
 
 @dataclass(frozen=True, slots=True)
