@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
-from operator import add, sub
+from operator import itemgetter
 
 from .model import (FARMERS, SMALL_MICRO, Claim, FundKind, FundMove, Kind, NewGuarantee, Party,
                     PARTIES, Posting, Source, TIE_ORDER)
@@ -18,14 +18,16 @@ from .money import ZERO, allocate, round_fen
 SMALL_MICRO_WEIGHT_LIMIT = Decimal("5000000")
 FARMER_WEIGHT_LIMIT = Decimal("2000000")
 REDUCED_WEIGHT = Decimal("0.75")
+FULL_WEIGHT = Decimal(1)
 
 
 def _zero_parties() -> dict[Party, Decimal]:
     return {p: ZERO for p in PARTIES}
 
 
-PositionKey = tuple[str, str, str, str]           # member, bank, product, city
 NO_POSITION = (0, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO)   # count, outstanding, 5 exposures
+NO_EXPOSURES = (ZERO,) * len(PARTIES)
+_BY_PARTY = itemgetter(*PARTIES)                        # a full {party: amount} as a tuple
 
 
 @dataclass(slots=True)
@@ -71,24 +73,6 @@ class Guarantee:
     def is_open(self) -> bool:
         return self.active and self.outstanding > 0 and not self.settled
 
-    def current_liability(self) -> Decimal:
-        """融资担保责任余额 of this guarantee: guaranteed × outstanding ÷ loan."""
-        if not self.active or self.loan <= 0:
-            return ZERO
-        outstanding = self.outstanding
-        if outstanding == self.loan:          # nothing repaid: exactly the guaranteed amount
-            return self.guaranteed
-        return round_fen(self.guaranteed * outstanding / self.loan)
-
-    def exposures(self) -> dict[Party, Decimal]:
-        """Each party's contingent liability on what is still outstanding."""
-        outstanding, weights = self.outstanding, self.exposure_weights
-        if outstanding <= 0 or not any(weights.values()):
-            return _zero_parties()
-        if self.weight_total == outstanding:          # nothing repaid: the weights themselves
-            return dict(weights)
-        return allocate(outstanding, weights, TIE_ORDER)
-
 
 def liability_weight(borrower_type: str, liability: Decimal) -> Decimal:
     """融资担保责任余额计量办法 (2018): small/micro ≤ 500万 and farmers ≤ 200万 count 75%."""
@@ -96,7 +80,7 @@ def liability_weight(borrower_type: str, liability: Decimal) -> Decimal:
         return REDUCED_WEIGHT
     if borrower_type in FARMERS and liability <= FARMER_WEIGHT_LIMIT:
         return REDUCED_WEIGHT
-    return Decimal(1)
+    return FULL_WEIGHT
 
 
 class Cached(dict):
@@ -127,19 +111,15 @@ class Cached(dict):
         return default if value is None else value
 
     def fill(self, found, keys=()) -> None:
-        """Bulk-load: the ``found`` entries, and the default for ``keys`` the ledger lacks."""
-        for key, value in found.items():
-            if not dict.__contains__(self, key):
-                dict.__setitem__(self, key, value)
-        for key in keys:
-            if not dict.__contains__(self, key):
-                dict.__setitem__(self, key, self.make() if self.make is not None else None)
-
-    def touch(self, key) -> None:
-        self.dirty.add(key)
+        """Bulk-load: the ``found`` entries, and the default for ``keys`` the ledger lacks; keys
+        already held keep their value. (``dict.update`` bypasses ``__setitem__``: not dirty.)"""
+        dict.update(self, {k: v for k, v in found.items() if k not in self})
+        make = self.make
+        dict.update(self, {k: make() if make is not None else None for k in keys if k not in self})
 
     def changed(self) -> dict:
-        return {k: dict.__getitem__(self, k) for k in self.dirty}
+        dirty = self.dirty
+        return dict(zip(dirty, map(self.__getitem__, dirty)))
 
     def evict(self) -> None:
         self.clear()
@@ -177,8 +157,8 @@ class Book:
     # ---- read-only view used by the checks -------------------------------------------------
 
     def guarantee(self, member_id: str, guarantee_id: str) -> Guarantee | None:
-        g = self.guarantees.get((member_id, guarantee_id))
-        return g if g is not None and g.active else None
+        g = self.guarantees[(member_id, guarantee_id)]        # None if the ledger has none
+        return g if g is not None and g.registered > 0 and g.detail is not None else None
 
     def member_liability(self, member_id: str) -> Decimal:
         return self.member_weighted[member_id]
@@ -188,7 +168,8 @@ class Book:
         """The member's weighted liability if ``extra`` were added for this borrower."""
         key = (member_id, borrower_id)
         before = self.member_borrower[key]
-        old_type = self.borrower_type.get(key, borrower_type)
+        known_type = self.borrower_type[key]
+        old_type = borrower_type if known_type is None else known_type
         return (self.member_weighted[member_id] - before * liability_weight(old_type, before)
                 + (before + extra) * liability_weight(borrower_type, before + extra))
 
@@ -202,19 +183,47 @@ class Book:
 
     def apply(self, posting: Posting, *, record: bool = True) -> None:
         key = (posting.member_id, posting.guarantee_id)
-        g = self.guarantees.get(key)
+        guarantees = self.guarantees
+        g = guarantees[key]                  # fetched from the stored ledger the first time
+        if g is None and posting.kind is Kind.REGISTER and posting.sign > 0 \
+                and posting.detail is not None:
+            self._open(key, posting)         # most of a night's postings
+        else:
+            self._change(key, g, posting)
+        guarantees.dirty.add(key)
+        if record:
+            self.postings_by_source[posting.source.sha256].append(posting)
+
+    def _change(self, key: tuple[str, str], g: Guarantee | None, posting: Posting) -> None:
+        """Any posting: its effect on its guarantee, then on the totals."""
         if g is None:
-            g = self.guarantees[key] = Guarantee(posting.member_id, posting.guarantee_id)
+            g = Guarantee(posting.member_id, posting.guarantee_id)
+            _set(self.guarantees, key, g)
         advance(g, posting)
         if posting.kind is Kind.REGISTER:
             self._register(posting)
         elif posting.kind is Kind.DEFAULT and g.detail is not None:
-            self.defaulted_principal[(posting.member_id, g.detail.product.value)] += \
-                posting.signed(posting.principal)
-        self._refresh(g)
-        self.guarantees.touch(key)
-        if record:
-            self.postings_by_source[posting.source.sha256].append(posting)
+            _add(self.defaulted_principal, (posting.member_id, g.detail.product._value_),
+                 posting.signed(posting.principal))
+        if g.detail is not None:
+            self._refresh(g, g.detail)
+
+    def _open(self, key: tuple[str, str], p: Posting) -> None:
+        """The first registration of a guarantee the ledger has never held: what ``_change``
+        does, in fewer steps. Nothing was counted for it, and while nothing is repaid its
+        exposures are the posting's shares: no allocation (the tests hold the two equal)."""
+        d = p.detail
+        shares = tuple(map(p.shares.get, PARTIES, NO_EXPOSURES))
+        g = Guarantee(p.member_id, p.guarantee_id, d, 1, p.principal, d.guaranteed_amount,
+                      exposure_weights=dict(zip(PARTIES, shares)), weight_total=sum(shares, ZERO))
+        _set(self.guarantees, key, g)
+        self._register(p)
+        outstanding = g.loan - g.repaid - g.defaulted      # as _refresh has it, to the digit
+        if outstanding > 0 and g.weight_total == outstanding and any(shares):
+            group = (p.member_id, d.bank_id, d.product._value_, d.city)
+            self._count(g, d, outstanding, g.guaranteed, (group, (1, outstanding, *shares)))
+        else:
+            self._refresh(g, d)
 
     def undo(self, postings: list[Posting]) -> None:
         """Take back postings applied tonight and not yet stored (a correction rejected whole)."""
@@ -224,106 +233,144 @@ class Book:
 
     def _register(self, p: Posting) -> None:
         detail = p.detail
-        product_key = (p.member_id, detail.product.value)
-        self.registered_principal[product_key] += p.signed(p.principal)
+        _add(self.registered_principal, (p.member_id, detail.product._value_),
+             p.signed(p.principal))
         contract_key = (detail.bank_id, detail.loan_contract_no)
-        contract = self.contracts[contract_key]
+        contracts = self.contracts
+        contract = contracts[contract_key]
         if p.sign > 0:
             contract.add(p.member_id)
         else:
             contract.discard(p.member_id)
             self.contracts_shrunk.add(contract_key)
-        self.contracts.touch(contract_key)
+        contracts.dirty.add(contract_key)
 
-    def _refresh(self, g: Guarantee) -> None:
+    def _refresh(self, g: Guarantee, d: NewGuarantee) -> None:
         """Move the aggregates by what this guarantee's outstanding and liability changed."""
-        if g.detail is None:
-            return
-        d = g.detail
-        outstanding = g.outstanding if not g.settled else ZERO
-        liability = g.current_liability() if not g.settled else ZERO
+        outstanding, liability = _figures(g)
+        self._count(g, d, outstanding, liability, _position(g, d, outstanding))
+
+    def _count(self, g: Guarantee, d: NewGuarantee, outstanding: Decimal, liability: Decimal,
+               now: tuple) -> None:
+        """Count ``g`` in the totals at these figures instead of those it was counted at."""
         if outstanding != g.open_principal:
-            self.borrower_outstanding[d.borrower_id] += outstanding - g.open_principal
-        if liability != g.liability or (g.member_id, d.borrower_id) not in self.borrower_type \
-                or self.borrower_type[(g.member_id, d.borrower_id)] != d.borrower_type:
-            self._refresh_liability(g, d, liability)
-        self._refresh_position(g, d)
+            _add(self.borrower_outstanding, d.borrower_id, outstanding - g.open_principal)
+        key = (g.member_id, d.borrower_id)
+        known_type = _get(self.borrower_type, key, _ABSENT)
+        if liability != g.liability or known_type != d.borrower_type:
+            self._refresh_liability(g, d, key, liability, known_type)
+        if now != g.position:
+            self._move_position(g.position, now)
+            g.position = now
         g.open_principal, g.liability = outstanding, liability
 
-    def _refresh_liability(self, g: Guarantee, d: NewGuarantee, liability: Decimal) -> None:
+    def _refresh_liability(self, g: Guarantee, d: NewGuarantee, key: tuple[str, str],
+                           liability: Decimal, known_type) -> None:
+        """``known_type``: the borrower type held for ``key``, ``_ABSENT`` if not yet asked."""
         if liability != g.liability:
-            self.member_bank[(g.member_id, d.bank_id)] += liability - g.liability
-        key = (g.member_id, d.borrower_id)
+            _add(self.member_bank, (g.member_id, d.bank_id), liability - g.liability)
         before = self.member_borrower[key]
         after = before + liability - g.liability
-        old_type = self.borrower_type.get(key, d.borrower_type)
+        if known_type is _ABSENT:
+            known_type = self.borrower_type[key]           # fetched, as ``Cached.get`` would
+        old_type = d.borrower_type if known_type is None else known_type
         delta = (after * liability_weight(d.borrower_type, after)
                  - before * liability_weight(old_type, before))
         if delta:
-            self.member_weighted[g.member_id] += delta
+            _add(self.member_weighted, g.member_id, delta)
         if after != before:
-            self.member_borrower[key] = after
-        self.borrower_type[key] = d.borrower_type
+            _put(self.member_borrower, key, after)
+        _put(self.borrower_type, key, d.borrower_type)
 
-    def _refresh_position(self, g: Guarantee, d: NewGuarantee) -> None:
-        """Keep the open book by member, bank, product and city (for finance's reconciliation)."""
-        now = position_of(g)
-        was = g.position
-        if now == was:
-            return
+    def _move_position(self, was: tuple, now: tuple) -> None:
+        """Keep the open book by member, bank, product and city (for finance's reconciliation):
+        take out what the guarantee counted, add what it counts now."""
         positions = self.positions
+        if was and now and was[0] == now[0]:      # the same group: one read, one write
+            key = now[0]
+            _put(positions, key, _plus(_minus(positions[key], was[1]), now[1]))
+            return
         if was:
-            positions[was[0]] = tuple(map(sub, positions[was[0]], was[1]))
+            _put(positions, was[0], _minus(positions[was[0]], was[1]))
         if now:
-            positions[now[0]] = tuple(map(add, positions[now[0]], now[1]))
-        g.position = now
+            _put(positions, now[0], _plus(positions[now[0]], now[1]))
 
 
-def position_of(g: Guarantee) -> tuple:
-    """What an open guarantee adds to the open book: (group key, (1, outstanding, exposures))."""
-    d = g.detail
-    if g.registered <= 0 or d is None or g.settled:
-        return ()
+_ABSENT = object()
+_set, _get = dict.__setitem__, dict.get       # a Cached's own dict, past its methods: no fetch
+
+
+def _add(totals: Cached, key, amount: Decimal) -> None:
+    """``totals[key] += amount``, without the round trips through ``Cached``'s methods."""
+    _set(totals, key, totals[key] + amount)
+    totals.dirty.add(key)
+
+
+def _put(totals: Cached, key, value) -> None:
+    """``totals[key] = value`` (``Cached.__setitem__``, inline: several a posting)."""
+    _set(totals, key, value)
+    totals.dirty.add(key)
+
+
+def _plus(a: tuple, b: tuple) -> tuple:
+    """Two open-book counts (count, outstanding, 5 exposures) added; spelled out, as it is
+    twice as quick as ``map``."""
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3], a[4] + b[4], a[5] + b[5],
+            a[6] + b[6])
+
+
+def _minus(a: tuple, b: tuple) -> tuple:
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2], a[3] - b[3], a[4] - b[4], a[5] - b[5],
+            a[6] - b[6])
+
+
+assert len(NO_POSITION) == 7, "_plus and _minus spell out an open-book count"
+
+
+def _figures(g: Guarantee) -> tuple[Decimal, Decimal]:
+    """What a registered guarantee counts in the totals: its outstanding and its liability,
+    nothing once settled."""
+    if g.settled or g.registered <= 0:
+        return ZERO, ZERO
     outstanding = g.loan - g.repaid - g.defaulted
+    return outstanding, _liability(g, outstanding)
+
+
+def _liability(g: Guarantee, outstanding: Decimal) -> Decimal:
+    """融资担保责任余额 of an active guarantee: guaranteed × outstanding ÷ loan."""
+    loan = g.loan
+    if loan <= 0:
+        return ZERO
+    if outstanding == loan:              # nothing repaid: exactly the guaranteed amount
+        return g.guaranteed
+    return round_fen(g.guaranteed * outstanding / loan)
+
+
+def _position(g: Guarantee, d: NewGuarantee, outstanding: Decimal) -> tuple:
+    """What a guarantee with this ``outstanding`` (ZERO once settled or withdrawn) adds to the
+    open book: (group key, (1, outstanding, exposures)), or () if nothing."""
     if outstanding <= 0:
         return ()
     weights = g.exposure_weights
-    if not any(weights.values()):
-        exposures = (ZERO,) * len(PARTIES)
-    elif g.weight_total == outstanding:
-        exposures = tuple(weights[p] for p in PARTIES)
+    if g.weight_total == outstanding and any(weights.values()):
+        exposures = _BY_PARTY(weights)
+    elif not any(weights.values()):
+        exposures = NO_EXPOSURES
     else:
-        parts = allocate(outstanding, weights, TIE_ORDER)
-        exposures = tuple(parts[p] for p in PARTIES)
-    return (g.member_id, d.bank_id, d.product.value, d.city), (1, outstanding, *exposures)
+        exposures = _BY_PARTY(allocate(outstanding, weights, TIE_ORDER))
+    return (g.member_id, d.bank_id, d.product._value_, d.city), (1, outstanding, *exposures)
 
 
 def advance(g: Guarantee, p: Posting) -> None:
     """One posting's effect on its own guarantee (the Book adds what it does to the totals)."""
-    if p.kind is Kind.REGISTER:
-        detail = p.detail
-        assert detail is not None, "a registration carries its guarantee"
-        if g.registered == 0 and p.sign > 0 and not g.loan and not any(g.exposure_weights.values()):
-            # a first registration: share the posting's amounts (a night holds many of these)
-            g.registered, g.loan, g.guaranteed = 1, p.principal, detail.guaranteed_amount
-            g.exposure_weights = {party: p.shares.get(party, ZERO) for party in PARTIES}
-            g.weight_total = sum(g.exposure_weights.values(), ZERO)
-            g.detail, g.settled = detail, False
-            return
-        g.registered += p.sign
-        g.loan += p.signed(p.principal)
-        g.guaranteed += p.signed(detail.guaranteed_amount)
-        for party in PARTIES:
-            g.exposure_weights[party] += p.signed(p.shares.get(party, ZERO))
-        g.weight_total = sum(g.exposure_weights.values(), ZERO)
-        if p.sign > 0:
-            g.detail = detail
-            g.settled = False
-    elif p.kind is Kind.REPAY:
+    kind = p.kind
+    if kind is Kind.REGISTER:
+        _advance_register(g, p)
+    elif kind is Kind.REPAY:
         g.repaid += p.signed(p.principal)
         if p.settled:
             g.settled = p.sign > 0
-    elif p.kind is Kind.DEFAULT:
+    elif kind is Kind.DEFAULT:
         g.defaulted += p.signed(p.principal)
         g.lost = g.bore
         for party in PARTIES:
@@ -335,6 +382,29 @@ def advance(g: Guarantee, p: Posting) -> None:
             g.got[party] += p.signed(p.shares.get(party, ZERO))
 
 
+def _advance_register(g: Guarantee, p: Posting) -> None:
+    detail = p.detail
+    assert detail is not None, "a registration carries its guarantee"
+    shares = map(p.shares.get, PARTIES, NO_EXPOSURES)       # each party's share, 0.00 if none
+    if g.registered == 0 and p.sign > 0 and not g.loan and not any(g.exposure_weights.values()):
+        # a first registration: share the posting's amounts (a night holds many of these)
+        g.registered, g.loan, g.guaranteed = 1, p.principal, detail.guaranteed_amount
+        g.exposure_weights = dict(zip(PARTIES, shares))
+        g.weight_total = sum(g.exposure_weights.values(), ZERO)
+        g.detail, g.settled = detail, False
+        return
+    g.registered += p.sign
+    g.loan += p.signed(p.principal)
+    g.guaranteed += p.signed(detail.guaranteed_amount)
+    weights = g.exposure_weights
+    for party, share in zip(PARTIES, shares):
+        weights[party] += p.signed(share)
+    g.weight_total = sum(weights.values(), ZERO)
+    if p.sign > 0:
+        g.detail = detail
+        g.settled = False
+
+
 def restore(member_id: str, guarantee_id: str, postings: list[Posting]) -> Guarantee:
     """A guarantee as its stored postings (oldest first) leave it, with the figures the Book
     counted for it in its totals: what a full replay would hold for it."""
@@ -342,9 +412,8 @@ def restore(member_id: str, guarantee_id: str, postings: list[Posting]) -> Guara
     for p in postings:
         advance(g, p)
     if g.detail is not None:
-        g.open_principal = g.outstanding if not g.settled else ZERO
-        g.liability = g.current_liability() if not g.settled else ZERO
-        g.position = position_of(g)
+        g.open_principal, g.liability = _figures(g)
+        g.position = _position(g, g.detail, g.open_principal)
     return g
 
 

@@ -102,7 +102,7 @@ def allocate(total: Decimal, weights: Mapping[K, Decimal | Fraction | int],
     numerators, whole = _integer_weights(tuple(weights.values()))
     if whole <= 0:
         raise ValueError("分配比例之和必须大于零")
-    fen = int(total.quantize(FEN) / FEN)
+    fen = int(total.quantize(FEN).scaleb(2))
     parts = [fen * n // whole for n in numerators]
     left = fen - sum(parts)
     if left:                                  # none when the amount divides evenly
@@ -112,7 +112,7 @@ def allocate(total: Decimal, weights: Mapping[K, Decimal | Fraction | int],
         order = sorted((-(fen * n % whole), *tie) for n, tie in zip(numerators, ties))
         for _r, _rank, i in order[:left]:
             parts[i] += 1
-    return dict(zip(weights, map(FEN.__mul__, map(Decimal, parts))))    # n fen as yuan
+    return dict(zip(weights, map(FEN.__mul__, parts)))    # n fen as yuan (Decimal × int: exact)
 
 
 @lru_cache(maxsize=256)

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Callable, Mapping, Sequence
 from decimal import Decimal
+from operator import itemgetter
 
 from . import codec, rules
 from .ledger import Book, Fund
 from .model import (Claim, Default, Filing, FundKind, FundMove, Issue, Kind, NewGuarantee, Party,
-                    PARTIES, Posting, Recovery, Repayment, Row, Source, Where)
+                    PARTIES, Posting, Recovery, Repayment, Row, Source, Where, record)
 from .money import ZERO
 from .outcome import ACCEPTED, PARTIAL, REJECTED, FilingOutcome, RowOutcome
 from .params import Params
@@ -38,12 +39,14 @@ PURE_NEW_CHECKS = (validate.check_member_may_register, validate.check_rule,
                    validate.check_fee_rate, validate.check_dates)
 assert validate.NEW_CHECKS[:len(PURE_NEW_CHECKS)] == PURE_NEW_CHECKS, "pure checks come first"
 BOOK_NEW_CHECKS = validate.NEW_CHECKS[len(PURE_NEW_CHECKS):]
+BY_PARTY = itemgetter(*PARTIES)                  # {party: amount} -> amounts in PARTIES order
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Prechecked:
     """A new-business row's ledger-free verdict and, when it passed, its registration figures
-    (shares of the loan and re-guarantee fee): pure, so computed where the row was read."""
+    (shares of the loan and re-guarantee fee): pure, so computed where the row was read.
+    A ``record``: one crosses from the worker for every new-business row."""
     issues: tuple[Issue, ...]
     exposures: tuple[Decimal, ...] | None = None     # per party, in PARTIES order
     fee: Decimal | None = None
@@ -66,11 +69,11 @@ def precheck(filing: Filing, params: Params, run_date: date, *,
         g = row.record
         issues = _checked(PURE_NEW_CHECKS, g, ctx)
         rule = ctx.rule(g)
-        if rule is None or any(issue.is_error for issue in issues):
+        if rule is None or (issues and any(issue.is_error for issue in issues)):
             found[i] = Prechecked(issues)
         else:
             exposures = rules.registration_exposures(g, rule)
-            found[i] = Prechecked(issues, tuple(exposures[p] for p in PARTIES),
+            found[i] = Prechecked(issues, BY_PARTY(exposures),
                                   rules.reguarantee_fee(g, rule),
                                   codec.detail_json(g) if with_json else None)
     return found
@@ -220,7 +223,7 @@ def process_filing(filing: Filing, path: str, sender: str | None, night: Night,
 
 def _status(outcomes) -> str:
     rows = [r for rs in outcomes.values() for r in rs]
-    accepted = sum(1 for r in rows if r.accepted)
+    accepted = sum(1 for r in rows if not r.issues or r.accepted)     # most rows have no issue
     if accepted == len(rows):
         return ACCEPTED
     return REJECTED if accepted == 0 else PARTIAL
@@ -246,7 +249,7 @@ def _row(sheet: str, row, ctx: Context, filing: Filing, period: str, night: Nigh
         issues = tuple(row.issues) + _checked(validate.CHECKS[sheet], row.record, ctx)
     else:
         issues = tuple(row.issues) + pre.issues + _checked(BOOK_NEW_CHECKS, row.record, ctx)
-    if any(i.is_error for i in issues) or sheet == "balance":
+    if sheet == "balance" or (issues and any(i.is_error for i in issues)):
         return RowOutcome(row, issues)
     source = Source(filing.sha256, filing.name, row.where.sheet, row.where.row)
     posting, note = POSTERS[sheet](row.record, ctx, source, period, pre)
@@ -313,8 +316,10 @@ POSTERS = {"new": _post_new, "repay": _post_repay, "default": _post_default,
 
 def fund_effects(posting: Posting, night: Night) -> None:
     """What a posting (or its reversal) moves in the fund account."""
+    if posting.kind is not Kind.DEFAULT and posting.kind is not Kind.RECOVER:
+        return
     share = posting.shares.get(Party.FUND, ZERO)
-    if share == 0 or posting.kind not in (Kind.DEFAULT, Kind.RECOVER):
+    if share == 0:
         return
     who = dict(member_id=posting.member_id, guarantee_id=posting.guarantee_id)
     if posting.kind is Kind.DEFAULT and posting.sign > 0:

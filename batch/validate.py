@@ -41,6 +41,7 @@ class Context:
     member: Member
     run_date: date
     _rules: dict = field(default_factory=dict, compare=False, repr=False)
+    _lines: dict = field(default_factory=dict, compare=False, repr=False)
 
     def rule(self, g: NewGuarantee) -> ProductRule | None:
         """The row's product rule on its own start date; remembered here too, as most checks of
@@ -50,6 +51,15 @@ class Context:
             return self._rules[key]
         except KeyError:
             found = self._rules[key] = self.params.rule(*key)
+            return found
+
+    def credit_line(self, bank_id: str, on: date):
+        """The member's credit line at a bank on a day, remembered as ``rule`` is."""
+        key = bank_id, on
+        try:
+            return self._lines[key]
+        except KeyError:
+            found = self._lines[key] = self.params.credit_line(self.member.member_id, bank_id, on)
             return found
 
 
@@ -196,7 +206,7 @@ def check_credit_line(g: NewGuarantee, ctx: Context) -> Iterator[Issue]:
         yield Issue("bank.unknown", g.where.at("bank_id"),
                     f"「{g.bank_id}」不是合作银行编号，请按基础数据中的银行编号填写")
         return
-    line = ctx.params.credit_line(ctx.member.member_id, g.bank_id, g.start_date)
+    line = ctx.credit_line(g.bank_id, g.start_date)
     if line is None:
         yield Issue("credit.none", g.where.at("bank_id"),
                     f"放款日 {g.start_date} 本机构在{ctx.params.banks[g.bank_id]}没有有效授信")
@@ -229,11 +239,13 @@ def check_concentration(g: NewGuarantee, ctx: Context) -> Iterator[Issue]:
 
 
 def check_duplicate(g: NewGuarantee, ctx: Context) -> Iterator[Issue]:
-    if ctx.book.guarantee(ctx.member.member_id, g.guarantee_id) is not None:
+    member_id = ctx.member.member_id
+    if ctx.book.guarantee(member_id, g.guarantee_id) is not None:
         yield Issue("dup.guarantee", g.where.at("guarantee_id"),
                     f"业务编号「{g.guarantee_id}」已备案，不能重复报送；如需修改请报送更正")
-    others = ctx.book.contracts.get((g.bank_id, g.loan_contract_no), set()) - {ctx.member.member_id}
-    if others:
+    holders = ctx.book.contracts.get((g.bank_id, g.loan_contract_no), ())
+    if len(holders) > (member_id in holders):         # a member besides this one (rare)
+        others = holders - {member_id}
         yield Issue("dup.contract", g.where.at("loan_contract_no"),
                     f"同一银行借款合同已由机构 {'、'.join(sorted(others))} 报送，请核实是否重复担保",
                     "warning")
