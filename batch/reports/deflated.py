@@ -10,6 +10,11 @@ length and combined (zlib's ``crc32_combine``, which Python's zlib lacks). zipfi
 for writing a member that is already compressed: ``write_member`` writes the local header as
 ``ZipFile.mkdir`` does and registers the member; zipfile writes the central directory (zip64
 where a size needs it) on close, as for every other member.
+
+Deflating is done by ISA-L (python-isal's ``isal_zlib``, zlib's calls and streams): at level 1 it
+compresses our sheet XML ~3.5× faster than zlib at its fastest level, and a little smaller (a
+receipt row costs ~1 µs instead of ~3.5); zlib inflates what it writes, so nothing reading the
+workbooks changes. CRC-32s are ISA-L's too (the same numbers, ~5× faster).
 """
 from __future__ import annotations
 
@@ -17,18 +22,19 @@ import shutil
 import struct
 import time
 import zipfile
-import zlib
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
-LEVEL = 1                           # what every workbook member is deflated with
+from isal import isal_zlib
+
+LEVEL = 1                           # ISA-L's levels are 0-3; 1 is as fast as 0 and smaller
 PART_HEAD = struct.Struct("<IQ")    # a part file: the CRC-32 and length of what it inflates to
 COPY_BUFFER = 1 << 20
 
 
 def _compressor():
     """Raw deflate (a zip member has no zlib header or trailer), at the workbook's level."""
-    return zlib.compressobj(LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, -isal_zlib.MAX_WBITS)
 
 
 class Deflated:
@@ -44,7 +50,7 @@ class Deflated:
     def write(self, data: bytes) -> None:
         if not data:                # an empty flush would still end a segment
             return
-        self.crc = zlib.crc32(data, self.crc)
+        self.crc = isal_zlib.crc32(data, self.crc)
         self.size += len(data)
         self.file.write(self.compressor.compress(data))
         self.pending = True
@@ -53,7 +59,7 @@ class Deflated:
         """End the current segment: a full flush, so a part may follow and the compressor go on
         without reaching back past it."""
         if self.pending:
-            self.file.write(self.compressor.flush(zlib.Z_FULL_FLUSH))
+            self.file.write(self.compressor.flush(isal_zlib.Z_FULL_FLUSH))
             self.pending = False
 
     def append(self, part: Path) -> None:
@@ -87,11 +93,11 @@ def write_member(z: zipfile.ZipFile, name: str, head: bytes, body: Deflated, tai
     """A member of ``z``: ``head``, the bytes ``body`` deflated, ``tail``. Only the head and the
     tail are compressed here; the body is copied; its CRC-32 is combined, not recomputed."""
     body.seal()
-    first, last = _deflate(head, zlib.Z_FULL_FLUSH), _deflate(tail, zlib.Z_FINISH)
+    first, last = _deflate(head, isal_zlib.Z_FULL_FLUSH), _deflate(tail, isal_zlib.Z_FINISH)
     body_length = body.file.seek(0, 2)
     info = zipfile.ZipInfo(name, time.localtime()[:6])
     info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o600 << 16
-    info.CRC = zlib.crc32(tail, crc32_combine(zlib.crc32(head), body.crc, body.size))
+    info.CRC = isal_zlib.crc32(tail, crc32_combine(isal_zlib.crc32(head), body.crc, body.size))
     info.file_size = len(head) + body.size + len(tail)
     info.compress_size = len(first) + body_length + len(last)
     z.fp.seek(z.start_dir)
