@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Iterator, Sequence
 
-from sqlalchemy import (create_engine, delete, event, func, insert, inspect, literal, or_, select,
+from sqlalchemy import (bindparam, create_engine, delete, event, func, insert, inspect, literal, or_, select,
                         text)
 from sqlalchemy.engine import Connection, Engine
 
@@ -102,24 +102,29 @@ class Loaded:
     stored: StoredBook | None = None
 
 
+def _posted_query():
+    return select(files.c.sha256, files.c.name).where(
+        files.c.status.in_((ACCEPTED, PARTIAL))).order_by(files.c.seq)
+
+
+# Built once: building the statement cost more than running it (~1.8 ms a filing).
+_POSTED_AS = _posted_query().where(files.c.sha256 == bindparam("sha256")).limit(1)
+
+
 class Posted(Mapping):
     """Which bytes were posted before, asked one sha256 at a time (never the whole list)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def _query(self):
-        return select(files.c.sha256, files.c.name).where(
-            files.c.status.in_((ACCEPTED, PARTIAL))).order_by(files.c.seq)
-
     def __getitem__(self, sha256: str) -> str:
-        row = self.conn.execute(self._query().where(files.c.sha256 == sha256).limit(1)).first()
+        row = self.conn.execute(_POSTED_AS, {"sha256": sha256}).first()
         if row is None:
             raise KeyError(sha256)
         return row.name
 
     def __iter__(self) -> Iterator[str]:
-        return iter(dict.fromkeys(r.sha256 for r in self.conn.execute(self._query())))
+        return iter(dict.fromkeys(r.sha256 for r in self.conn.execute(_posted_query())))
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
