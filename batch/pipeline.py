@@ -27,7 +27,7 @@ from .config import Limits, load_config
 from .home import Home, REFERENCE_NAME
 from .lock import HomeLock
 from .runlog import run_log
-from .ledger import Fund
+from .fund import Fund
 from .model import Filing, FundKind, Issue, Where
 from .outcome import DUPLICATE, REJECTED, FilingOutcome, RunOutcome
 from .params import Params, params_from_workbook

@@ -21,7 +21,8 @@ from decimal import Decimal
 from operator import itemgetter
 
 from . import codec, rules
-from .ledger import Book, Fund
+from .fund import Fund
+from .ledger import Book
 from .model import (Claim, Default, Filing, FundKind, FundMove, Issue, Kind, NewGuarantee, Party,
                     PARTIES, Posting, Recovery, Repayment, Row, Source, Where, record)
 from .money import ZERO

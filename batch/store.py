@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from . import codec
 from .codec import fen, yuan  # noqa: F401  (re-exported: money as stored)
-from .ledger import Book, Fund
+from .fund import Fund
+from .ledger import Book
 from .ledgerdb import StoredBook, bulk_insert
 from .model import PARTIES, Claim, FundMove, Kind, Posting, Product, Source
 from .money import ZERO

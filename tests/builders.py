@@ -6,7 +6,8 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal as D
 
-from batch.ledger import Book, Fund
+from batch.fund import Fund
+from batch.ledger import Book
 from batch.model import (FundKind, BalanceLine, Cover, Default, Filing, NewGuarantee, Party, Product,
                          Recovery, Repayment, Row, Where)
 from batch.params import CreditLine, Member, Params, ProductRule, Settings

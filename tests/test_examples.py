@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 from batch import rules
 from batch.model import Claim, FundKind, Party, Product, TIE_ORDER
-from batch.ledger import Fund
+from batch.fund import Fund
 from batch.money import allocate
 from builders import codes, default, member, new, night, params, post, recover, rule, uscc
 

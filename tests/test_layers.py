@@ -15,7 +15,7 @@ LAYERS = [
     {"read", "params", "intake"},
     {"rules"},
     {"validate"},
-    {"ledger", "codec"},
+    {"ledger", "fund", "codec"},
     {"process"},
     {"tables", "ledgerdb", "store"},
     {"summary"},

@@ -36,7 +36,7 @@ from python_calamine import CalamineWorkbook
 
 from batch import codec, guard, sheetxml
 from batch.home import Home
-from batch.ledger import Fund
+from batch.fund import Fund
 from batch.model import Claim, FundKind, NewGuarantee, Product, Where
 from batch.money import FEN, ZERO, allocate, parse_yuan, round_fen
 from batch.pipeline import Options, run_once
