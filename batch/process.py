@@ -224,7 +224,7 @@ def process_filing(filing: Filing, path: str, sender: str | None, night: Night,
 
 def _status(outcomes) -> str:
     rows = [r for rs in outcomes.values() for r in rs]
-    accepted = sum(1 for r in rows if not r.issues or r.accepted)     # most rows have no issue
+    accepted = sum(1 for r in rows if r.accepted)
     if accepted == len(rows):
         return ACCEPTED
     return REJECTED if accepted == 0 else PARTIAL
