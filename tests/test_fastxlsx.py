@@ -46,6 +46,7 @@ def one_cell(tmp_path: Path, kind: str, value: object, style: int = 0) -> str:
     ("a_x0041_b", "<t>a_x005F_x0041_b</t>"),
     ("<&>\x01", "<t>&lt;&amp;&gt;_x0001_</t>"),
     ("\ud800", "<t>\ufffd</t>"),
+    ("{n}{a0}'\"\"\"\\", "<t>{n}{a0}'\"\"\"\\</t>"),     # only ever an argument of a row function
 ])
 def test_text_cells_escaped_and_kept_as_typed(tmp_path: Path, value: str, t: str) -> None:
     assert one_cell(tmp_path, "text", value) == \

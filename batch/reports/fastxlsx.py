@@ -15,8 +15,8 @@ written by either; rows must arrive in ascending order (cells within a row in an
 rows go through ``typed_rows``/``render_rows`` instead, which render a chunk of rows column by
 column: a column's kind is resolved once per chunk, its distinct texts searched for characters
 to escape in one pass, and only the texts that could be its widest are measured; then a row
-function compiled for the chunk's shape and the row's styles (`_row_function`) builds each row
-in one f-string.
+function compiled for the chunk's shape and the row's styles builds each row
+in one f-string (`rowfuncs.py`).
 """
 from __future__ import annotations
 
@@ -28,10 +28,11 @@ from decimal import Decimal
 from itertools import count, islice
 from operator import call, itemgetter
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from .xlsx import MAX_WIDTH, MIN_WIDTH, STYLES, TypedCells, as_text, text_width
 from . import deflated, fastxml
+from .rowfuncs import BLANK, EITHER, VALUE, row_function
 
 EPOCH = datetime(1899, 12, 30)
 EPOCH_ORDINAL = EPOCH.toordinal()
@@ -143,7 +144,7 @@ def rendered(first_row: int, kinds: Sequence[str],
 def _chunk_xml(first_row: int, kinds: Sequence[str],
                chunk: list[tuple[Sequence[object], Sequence[int]]], widths: dict[int, int]) -> str:
     """A chunk of rows, rendered column by column, then joined row by row by a compiled row
-    function (`_row_function`) for each distinct row of styles in the chunk."""
+    function (`rowfuncs.row_function`) for each distinct row of styles in the chunk."""
     numbers = [str(n) for n in range(first_row + 1, first_row + len(chunk) + 1)]
     row_styles = [styles for _, styles in chunk]
     shape, args = [], [numbers]
@@ -155,49 +156,9 @@ def _chunk_xml(first_row: int, kinds: Sequence[str],
         shape.append((LETTERS[col], value_open, value_close, filled))
         if filled != BLANK:
             args.append(texts)
-    functions = {key: _row_function(tuple(shape), tuple(styles))
+    functions = {key: row_function(tuple(shape), tuple(styles))
                  for key, styles in {id(s): s for s in row_styles}.items()}
     return "".join(map(call, map(functions.__getitem__, map(id, row_styles)), *args))
-
-
-# A column of a chunk as a row function sees it: its letter, what opens and closes a value, and
-# whether the chunk's rows all have one, none has, or either.
-VALUE, BLANK, EITHER = "value", "blank", "either"
-Part = tuple[str, str, str, str]
-_ROW_FUNCTIONS: dict[tuple[tuple[Part, ...], tuple[int, ...]], Callable[..., str]] = {}
-ROW_FUNCTIONS_KEPT = 512                # chunk shapes and rows of styles: a night uses dozens
-
-
-def _row_function(shape: tuple[Part, ...], styles: tuple[int, ...]) -> Callable[..., str]:
-    """A function of a row's number and its columns' texts (but a column blank in every row) to
-    the row's XML: one f-string, compiled once per shape and styles, builds the row in one go,
-    where a string per cell and their join cost twice as much. Only our own tags, letters and
-    style numbers are compiled; what a member typed is only ever an argument."""
-    found = _ROW_FUNCTIONS.get((shape, styles))
-    if found is None:
-        names = ["n", *(f"a{col}" for col, part in enumerate(shape) if part[3] != BLANK)]
-        body = "".join(_cell_source(col, part, style)
-                       for col, (part, style) in enumerate(zip(shape, styles)))
-        if "'" in body or "\\" in body:           # never: the literals are ours
-            raise ValueError(f"not a row function: {body}")
-        source = f"lambda {', '.join(names)}: f'<row r=\"{{n}}\">{body}</row>'"
-        if len(_ROW_FUNCTIONS) >= ROW_FUNCTIONS_KEPT:
-            _ROW_FUNCTIONS.clear()
-        found = _ROW_FUNCTIONS[shape, styles] = eval(source, {"__builtins__": {}})  # noqa: S307
-    return found
-
-
-def _cell_source(col: int, part: Part, style: int) -> str:
-    """One column's cell in a row function's f-string (``{n}`` the row number, ``{aN}`` its text):
-    a value, a blank (nothing at all without a style) or, where rows differ, whichever the text
-    asks for. Our own literals have no braces, but are escaped as if they might."""
-    letter, value_open, value_close = (p.replace("{", "{{").replace("}", "}}") for p in part[:3])
-    s = f'" s="{style}"' if style else '"'
-    value = f'<c r="{letter}{{n}}{s}{value_open}{{a{col}}}{value_close}'
-    blank = f'<c r="{letter}{{n}}{s}/>' if style else ""
-    if part[3] == EITHER:                             # a nested f-string: the outer one is in '
-        return f'{{f"""{value}""" if a{col} else f"""{blank}"""}}'
-    return value if part[3] == VALUE else blank
 
 
 # A column's kind renders its values to (each cell's value text, "" for a blank; what opens a
