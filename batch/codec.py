@@ -21,12 +21,12 @@ _DECIMALS = ("loan_amount", "guaranteed_amount", "fee_rate", "reguarantor_share"
 _FIELDS = tuple(f.name for f in fields(NewGuarantee))
 
 
-_HUNDRED = Decimal(100)
+HUNDRED = Decimal(100)                # fen = int(yuan * HUNDRED), where a call to fen() is inlined
 
 
 def fen(amount: Decimal) -> int:
     """As .scaleb(2), a little quicker; most of a posting's nine amounts are zero."""
-    return int(amount * _HUNDRED) if amount else 0
+    return int(amount * HUNDRED) if amount else 0
 
 
 def yuan(value: int | None) -> Decimal:
@@ -94,11 +94,15 @@ def posting_from(values: Sequence) -> Posting:
     (its date as ISO text, its flags as 0/1). Every party gets a share, zero if none."""
     (kind, member_id, guarantee_id, on, sha256, file, sheet, row, principal, fee, detail,
      settled, interest, gross, claimed, period, sign, reverses, *shares) = values
+    # yuan(), inline: nine amounts a posting, most of them zero, and a call cost more
     return Posting(_KINDS[kind], member_id, guarantee_id,
                    on if isinstance(on, date) else date.fromisoformat(on),
-                   Source(sha256, file, sheet, row), yuan(principal),
-                   dict(zip(PARTIES, map(yuan, shares))), yuan(fee), detail_from(detail),
-                   bool(settled), yuan(interest), yuan(gross), bool(claimed), period or "", sign,
+                   Source(sha256, file, sheet, row),
+                   Decimal(principal) * FEN if principal else ZERO,
+                   dict(zip(PARTIES, [Decimal(v) * FEN if v else ZERO for v in shares])),
+                   Decimal(fee) * FEN if fee else ZERO, detail_from(detail), bool(settled),
+                   Decimal(interest) * FEN if interest else ZERO,
+                   Decimal(gross) * FEN if gross else ZERO, bool(claimed), period or "", sign,
                    reverses or "")
 
 
@@ -129,9 +133,9 @@ def posting_row(p: Posting, run_id: str, filing_sha: str, attrs: tuple | None,
     amounts = (p.principal, *map(p.shares.get, PARTIES), p.fee, p.interest, p.gross)
     return (run_id, filing_sha, p.key, _KIND_VALUES[p.kind], p.member_id, p.guarantee_id,
             p.on.isoformat(), s.sha256, s.file, s.sheet, s.row, p.period,
-            *[int(a * _HUNDRED) if a else 0 for a in amounts],
-            p.settled, p.claimed, p.sign, p.reverses, detail_text(p.detail, memo), bank, product,
-            city)
+            *[int(a * HUNDRED) if a else 0 for a in amounts],
+            p.settled, p.claimed, p.sign, p.reverses,
+            None if p.detail is None else detail_text(p.detail, memo), bank, product, city)
 
 
 # ---- balances --------------------------------------------------------------------------------
@@ -148,5 +152,5 @@ POSITION_COLUMNS = ("member_id", "bank_id", "product", "city", "count", "outstan
 
 def position_row(key: tuple, totals: tuple) -> tuple:
     """Values for POSITION_COLUMNS."""
-    count, outstanding, *exposures = totals
-    return (*key, count, fen(outstanding), *map(fen, exposures))
+    count, *amounts = totals
+    return (*key, count, *[int(a * HUNDRED) if a else 0 for a in amounts])   # fen(), inline

@@ -112,7 +112,8 @@ class Cached(dict):
     def fill(self, found, keys=()) -> None:
         """Bulk-load: the ``found`` entries, and the default for ``keys`` the ledger lacks; keys
         already held keep their value. (``dict.update`` bypasses ``__setitem__``: not dirty.)"""
-        dict.update(self, {k: v for k, v in found.items() if k not in self})
+        held = found.keys() & self.keys()          # rarely any: then no copy of ``found``
+        dict.update(self, {k: v for k, v in found.items() if k not in held} if held else found)
         make = self.make
         dict.update(self, {k: make() if make is not None else None for k in keys if k not in self})
 
@@ -252,8 +253,10 @@ class Book:
     def _count(self, g: Guarantee, d: NewGuarantee, outstanding: Decimal, liability: Decimal,
                now: tuple) -> None:
         """Count ``g`` in the totals at these figures instead of those it was counted at."""
-        if outstanding != g.open_principal:
-            _add(self.borrower_outstanding, d.borrower_id, outstanding - g.open_principal)
+        if outstanding != g.open_principal:             # _add, inline: every posting
+            totals, borrower = self.borrower_outstanding, d.borrower_id
+            _set(totals, borrower, totals[borrower] + (outstanding - g.open_principal))
+            totals.dirty.add(borrower)
         key = (g.member_id, d.borrower_id)
         known_type = _get(self.borrower_type, key, _ABSENT)
         if liability != g.liability or known_type != d.borrower_type:
@@ -266,8 +269,10 @@ class Book:
     def _refresh_liability(self, g: Guarantee, d: NewGuarantee, key: tuple[str, str],
                            liability: Decimal, known_type) -> None:
         """``known_type``: the borrower type held for ``key``, ``_ABSENT`` if not yet asked."""
-        if liability != g.liability:
-            _add(self.member_bank, (g.member_id, d.bank_id), liability - g.liability)
+        if liability != g.liability:                    # _add, inline: every posting
+            banks, bank = self.member_bank, (g.member_id, d.bank_id)
+            _set(banks, bank, banks[bank] + (liability - g.liability))
+            banks.dirty.add(bank)
         before = self.member_borrower[key]
         after = before + liability - g.liability
         if known_type is _ABSENT:

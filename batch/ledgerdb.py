@@ -96,10 +96,12 @@ class StoredBook:
         fixed = (member_id,) + ((self.upto,) if self.upto is not None else ())
         return self._select_in(sql, fixed, ids)
 
-    def _select_in(self, sql: str, fixed: tuple, ids: list) -> Iterable[tuple]:
+    def _select_in(self, sql: str, fixed: tuple, ids: list) -> list[tuple]:
         """``sql`` (qmark style) ends in ``IN ({})``: its rows over ``ids``, a chunk at a time."""
+        found: list[tuple] = []          # a list, not a generator: no resume per row
         for part in _chunks(ids):
-            yield from self._query(sql.format(", ".join("?" * len(part))), (*fixed, *part))
+            found.extend(self._query(sql.format(", ".join("?" * len(part))), (*fixed, *part)))
+        return found
 
     def _query(self, sql: str, args: tuple) -> Iterable[tuple]:
         """The rows of a qmark-style query; on SQLite straight through the driver."""
@@ -248,13 +250,16 @@ class StoredBook:
     def write_back(self, book: Book) -> None:
         """Store every total the book changed since the last write (a guarantee is its postings,
         stored by the caller); let go of per-guarantee entries."""
-        conn, fen = self.conn, codec.fen
+        conn, fen, hundred = self.conn, codec.fen, codec.HUNDRED
         self.details.clear()
+        # fen(), inline for the two tables a registration always moves (a call each cost more)
         upsert(conn, borrower_totals, ("borrower_id", "outstanding"),
-               ((b, fen(v)) for b, v in book.borrower_outstanding.changed().items()))
+               ((b, int(v * hundred) if v else 0)
+                for b, v in book.borrower_outstanding.changed().items()))
         pairs = book.member_borrower.dirty | book.borrower_type.dirty
+        liability, kind = book.member_borrower, book.borrower_type
         upsert(conn, member_borrowers, ("member_id", "borrower_id", "liability", "borrower_type"),
-               ((k[0], k[1], fen(book.member_borrower[k]), book.borrower_type.get(k))
+               ((k[0], k[1], int(v * hundred) if (v := liability[k]) else 0, kind[k])
                 for k in pairs))
         upsert(conn, member_totals, ("member_id", "weighted"),
                ((m, str(v)) for m, v in book.member_weighted.changed().items()))

@@ -174,8 +174,12 @@ def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.In
             if outcome.status not in (REJECTED, DUPLICATE):
                 seen.maps[0].setdefault(incoming.sha256, incoming.name)
             run.options.fault(f"took {incoming.name}")
-            lines = [posting_line(p, store.attributes(night.book, p)) for p in _postings(outcome)]
-            store.post_filing(run.conn, loaded.stored, night.book, outcome, run.run_id)
+            found = _postings(outcome)
+            attrs = [store.attributes(night.book, p) for p in found]
+            lines = list(map(posting_line, found, attrs))
+            # the ledger stores the same postings, unless a correction's were deduplicated
+            store.post_filing(run.conn, loaded.stored, night.book, outcome, run.run_id,
+                              None if outcome.reversals else attrs)
             writes.submit(outcome, lines, worker, known)
             filings.append(outcome.slim())
             taken.append(incoming)
@@ -293,8 +297,9 @@ def _ledger(run: Run, loaded: store.Loaded, night: Night, writes: Writes, worker
         stored.prefetch(book, member_id, records)
 
     def store_early(postings: list) -> None:
-        lines = [posting_line(p, store.attributes(book, p)) for p in postings]
-        store.post_postings(run.conn, stored, book, postings, run.run_id, sha)
+        attrs = [store.attributes(book, p) for p in postings]
+        lines = list(map(posting_line, postings, attrs))
+        store.post_postings(run.conn, stored, book, postings, run.run_id, sha, attrs)
         writes.submit(None, lines, worker)
     return Ledger(fetch, store_early)
 

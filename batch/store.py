@@ -219,23 +219,29 @@ class RunRecord:
 
 
 def post_filing(conn: Connection, stored: StoredBook, book: Book, f: FilingOutcome,
-                run_id: str) -> None:
+                run_id: str, attrs: Sequence[tuple | None] | None = None) -> None:
     """One filing's rows of the ledger: its file line, postings (with their guarantee's bank,
-    product and city), the filings it withdrew; then the totals it changed."""
+    product and city: ``attrs`` if the caller has them), the filings it withdrew; then the totals
+    it changed."""
     conn.execute(insert(files), [file_row(f, run_id)])
     if f.withdrawn:
         conn.execute(insert(withdrawn), [{"sha256": sha, "by_sha256": f.filing.sha256,
                                           "run_id": run_id} for sha in f.withdrawn])
-    post_postings(conn, stored, book, (*f.reversals, *f.postings), run_id, f.filing.sha256)
+    post_postings(conn, stored, book, (*f.reversals, *f.postings), run_id, f.filing.sha256,
+                  attrs)
 
 
 def post_postings(conn: Connection, stored: StoredBook, book: Book, found: Sequence[Posting],
-                  run_id: str, filing_sha: str) -> None:
+                  run_id: str, filing_sha: str,
+                  attrs: Sequence[tuple | None] | None = None) -> None:
     """Postings of a filing (all, or a big filing's first chunks), with their guarantee's bank,
-    product and city; then the totals they changed, and the book lets go of their guarantees."""
+    product and city (``attrs``, one for each of ``found``, when the caller has them: 明细 asked
+    for them too); then the totals they changed, and the book lets go of their guarantees."""
+    if attrs is None:
+        attrs = [attributes(book, p) for p in found]
     bulk_insert(conn, postings, codec.POSTING_COLUMNS,
-                (codec.posting_row(p, run_id, filing_sha, attributes(book, p), stored.details)
-                 for p in found))
+                (codec.posting_row(p, run_id, filing_sha, a, stored.details)
+                 for p, a in zip(found, attrs, strict=True)))
     stored.write_back(book)
 
 
