@@ -21,16 +21,27 @@ _DECIMALS = ("loan_amount", "guaranteed_amount", "fee_rate", "reguarantor_share"
 _FIELDS = tuple(f.name for f in fields(NewGuarantee))
 
 
-HUNDRED = Decimal(100)                # fen = int(yuan * HUNDRED), where a call to fen() is inlined
+_HUNDRED = Decimal(100)
 
 
 def fen(amount: Decimal) -> int:
     """As .scaleb(2), a little quicker; most of a posting's nine amounts are zero."""
-    return int(amount * HUNDRED) if amount else 0
+    return int(amount * _HUNDRED) if amount else 0
 
 
 def yuan(value: int | None) -> Decimal:
     return Decimal(value) * FEN if value else ZERO
+
+
+def fens(amounts) -> list[int]:
+    """``fen`` of each, in one call: a posting has nine amounts, and a call each cost more than
+    the conversion."""
+    return [int(a * _HUNDRED) if a else 0 for a in amounts]
+
+
+def yuans(values) -> list[Decimal]:
+    """``yuan`` of each, in one call (as ``fens``)."""
+    return [Decimal(v) * FEN if v else ZERO for v in values]
 
 
 _PRODUCTS = {p.value: p for p in Product}        # Product(text) costs an Enum call; a row has one
@@ -94,16 +105,12 @@ def posting_from(values: Sequence) -> Posting:
     (its date as ISO text, its flags as 0/1). Every party gets a share, zero if none."""
     (kind, member_id, guarantee_id, on, sha256, file, sheet, row, principal, fee, detail,
      settled, interest, gross, claimed, period, sign, reverses, *shares) = values
-    # yuan(), inline: nine amounts a posting, most of them zero, and a call cost more
+    principal, fee, interest, gross, *shares = yuans((principal, fee, interest, gross, *shares))
     return Posting(_KINDS[kind], member_id, guarantee_id,
                    on if isinstance(on, date) else date.fromisoformat(on),
-                   Source(sha256, file, sheet, row),
-                   Decimal(principal) * FEN if principal else ZERO,
-                   dict(zip(PARTIES, [Decimal(v) * FEN if v else ZERO for v in shares])),
-                   Decimal(fee) * FEN if fee else ZERO, detail_from(detail), bool(settled),
-                   Decimal(interest) * FEN if interest else ZERO,
-                   Decimal(gross) * FEN if gross else ZERO, bool(claimed), period or "", sign,
-                   reverses or "")
+                   Source(sha256, file, sheet, row), principal, dict(zip(PARTIES, shares)), fee,
+                   detail_from(detail), bool(settled), interest, gross, bool(claimed),
+                   period or "", sign, reverses or "")
 
 
 def detail_text(detail: NewGuarantee | None, memo: dict | None) -> str | None:
@@ -126,14 +133,13 @@ POSTING_COLUMNS = ("run_id", "filing_sha256", "key", "kind", "member_id", "guara
 def posting_row(p: Posting, run_id: str, filing_sha: str, attrs: tuple | None,
                 memo: dict | None = None) -> tuple:
     """A posting as stored (values for POSTING_COLUMNS, its date as ISO text), with the bank,
-    product and city of its guarantee (for 明细). Its nine amounts are fen as ``fen`` makes
-    them, inline (a call each cost more than the conversion)."""
+    product and city of its guarantee (for 明细)."""
     s = p.source
     bank, product, city = attrs or (None, None, None)
     amounts = (p.principal, *map(p.shares.get, PARTIES), p.fee, p.interest, p.gross)
     return (run_id, filing_sha, p.key, _KIND_VALUES[p.kind], p.member_id, p.guarantee_id,
             p.on.isoformat(), s.sha256, s.file, s.sheet, s.row, p.period,
-            *[int(a * HUNDRED) if a else 0 for a in amounts],
+            *fens(amounts),
             p.settled, p.claimed, p.sign, p.reverses,
             None if p.detail is None else detail_text(p.detail, memo), bank, product, city)
 
@@ -143,7 +149,7 @@ def posting_row(p: Posting, run_id: str, filing_sha: str, attrs: tuple | None,
 def position_from(values: Sequence) -> tuple:
     """Totals from the values of POSITION_COLUMNS after the key (count, outstanding, exposures)."""
     count, *amounts = values
-    return (count, *map(yuan, amounts))
+    return (count, *yuans(amounts))
 
 
 POSITION_COLUMNS = ("member_id", "bank_id", "product", "city", "count", "outstanding",
@@ -153,4 +159,4 @@ POSITION_COLUMNS = ("member_id", "bank_id", "product", "city", "count", "outstan
 def position_row(key: tuple, totals: tuple) -> tuple:
     """Values for POSITION_COLUMNS."""
     count, *amounts = totals
-    return (*key, count, *[int(a * HUNDRED) if a else 0 for a in amounts])   # fen(), inline
+    return (*key, count, *fens(amounts))

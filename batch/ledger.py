@@ -253,10 +253,8 @@ class Book:
     def _count(self, g: Guarantee, d: NewGuarantee, outstanding: Decimal, liability: Decimal,
                now: tuple) -> None:
         """Count ``g`` in the totals at these figures instead of those it was counted at."""
-        if outstanding != g.open_principal:             # _add, inline: every posting
-            totals, borrower = self.borrower_outstanding, d.borrower_id
-            _set(totals, borrower, totals[borrower] + (outstanding - g.open_principal))
-            totals.dirty.add(borrower)
+        if outstanding != g.open_principal:
+            _add(self.borrower_outstanding, d.borrower_id, outstanding - g.open_principal)
         key = (g.member_id, d.borrower_id)
         known_type = _get(self.borrower_type, key, _ABSENT)
         if liability != g.liability or known_type != d.borrower_type:
@@ -269,10 +267,8 @@ class Book:
     def _refresh_liability(self, g: Guarantee, d: NewGuarantee, key: tuple[str, str],
                            liability: Decimal, known_type) -> None:
         """``known_type``: the borrower type held for ``key``, ``_ABSENT`` if not yet asked."""
-        if liability != g.liability:                    # _add, inline: every posting
-            banks, bank = self.member_bank, (g.member_id, d.bank_id)
-            _set(banks, bank, banks[bank] + (liability - g.liability))
-            banks.dirty.add(bank)
+        if liability != g.liability:
+            _add(self.member_bank, (g.member_id, d.bank_id), liability - g.liability)
         before = self.member_borrower[key]
         after = before + liability - g.liability
         if known_type is _ABSENT:

@@ -250,16 +250,14 @@ class StoredBook:
     def write_back(self, book: Book) -> None:
         """Store every total the book changed since the last write (a guarantee is its postings,
         stored by the caller); let go of per-guarantee entries."""
-        conn, fen, hundred = self.conn, codec.fen, codec.HUNDRED
+        conn, fen = self.conn, codec.fen
         self.details.clear()
-        # fen(), inline for the two tables a registration always moves (a call each cost more)
         upsert(conn, borrower_totals, ("borrower_id", "outstanding"),
-               ((b, int(v * hundred) if v else 0)
-                for b, v in book.borrower_outstanding.changed().items()))
+               ((b, fen(v)) for b, v in book.borrower_outstanding.changed().items()))
         pairs = book.member_borrower.dirty | book.borrower_type.dirty
         liability, kind = book.member_borrower, book.borrower_type
         upsert(conn, member_borrowers, ("member_id", "borrower_id", "liability", "borrower_type"),
-               ((k[0], k[1], int(v * hundred) if (v := liability[k]) else 0, kind[k])
+               ((k[0], k[1], fen(liability[k]), kind[k])
                 for k in pairs))
         upsert(conn, member_totals, ("member_id", "weighted"),
                ((m, str(v)) for m, v in book.member_weighted.changed().items()))

@@ -59,8 +59,8 @@ class FilingOutcome:
         if self.row_counts is not None:
             return self.row_counts.get(sheet, (0, 0))
         rows = self.rows.get(sheet, ())
-        rejected = sum(1 for r in rows if r.issues and not r.accepted)  # no issue: accepted
-        return len(rows) - rejected, rejected
+        accepted = sum(1 for r in rows if r.accepted)
+        return accepted, len(rows) - accepted
 
     def for_receipt(self, known: Mapping[int, tuple] | None = None
                     ) -> tuple["FilingOutcome", dict[str, tuple]]:

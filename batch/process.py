@@ -227,12 +227,11 @@ def process_filing(filing: Filing, path: str, sender: str | None, night: Night,
 
 
 def _status(outcomes) -> str:
-    """A row with no issue is accepted: only the few with one are asked."""
-    rows = sum(map(len, outcomes.values()))
-    rejected = sum(1 for rs in outcomes.values() for r in rs if r.issues and not r.accepted)
-    if rejected == 0:
+    rows = [r for rs in outcomes.values() for r in rs]
+    accepted = sum(1 for r in rows if r.accepted)
+    if accepted == len(rows):
         return ACCEPTED
-    return REJECTED if rejected == rows else PARTIAL
+    return REJECTED if accepted == 0 else PARTIAL
 
 
 def _leverage_warning(member, night: Night, filing: Filing) -> list[Issue]:
