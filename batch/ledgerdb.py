@@ -12,14 +12,13 @@ test compares the two).
 """
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Iterable, Sequence
 
 from functools import lru_cache
 from itertools import islice
 
-from sqlalchemy import Date, delete, insert, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.engine import Connection
 
 from . import codec
@@ -341,17 +340,9 @@ def _batches(rows: Iterable[tuple]) -> Iterable[list[tuple]]:
 
 def _sqlite_many(conn: Connection, table, names: Sequence[str], values: list[tuple],
                  pk: list[str] | None) -> None:
-    """Date objects become ISO text, as SQLAlchemy stores them (postings bring the text)."""
-    dates = [i for i in _date_columns(table, tuple(names))
-             if any(isinstance(v[i], date) for v in values)]
-    if dates:
-        values = [_iso(v, dates) for v in values]
+    """Values as the driver stores them: the one dated table on this path, postings, brings its
+    date as ISO text (``codec.posting_row``), as SQLAlchemy writes a Date on SQLite."""
     conn.connection.driver_connection.executemany(_sqlite_insert(table, tuple(names), pk and tuple(pk)), values)
-
-
-@lru_cache(maxsize=64)
-def _date_columns(table, names: tuple[str, ...]) -> list[int]:
-    return [i for i, n in enumerate(names) if isinstance(table.c[n].type, Date)]
 
 
 @lru_cache(maxsize=64)
@@ -366,11 +357,3 @@ def _sqlite_insert(table, names: tuple[str, ...], pk: tuple[str, ...] | None) ->
     elif pk is not None:
         sql += " ON CONFLICT DO NOTHING"
     return sql
-
-
-def _iso(values: tuple, dates: list[int]) -> tuple:
-    out = list(values)
-    for i in dates:
-        if isinstance(out[i], date):
-            out[i] = out[i].isoformat()
-    return tuple(out)
