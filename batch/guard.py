@@ -16,12 +16,12 @@ loaded (measured). So the reader asks this module first, and a file it refuses i
 - every XML part, streamed within those bounds, for ``<!DOCTYPE``/``<!ENTITY``. No OOXML or ODF
   part ever carries a DTD: one in a filing is an attack (billion laughs, external entities) and
   the file is refused with ``file.xml_entity``, whichever parser would have met it;
-- how far each sheet's cells reach (``sheetxml.extents``; BIFF cell records for .xls): a sheet
+- how far each sheet's cells reach (``sheetreach.extents``; BIFF cell records for .xls): a sheet
   beyond ``max_rows`` rows, or ``max_rows × CELLS_PER_ROW`` cells of used range, is refused with
   ``file.too_many_rows``. A sheet's ``<dimension>`` is only a claim: calamine allocates nothing
   from it (tested), so a false one is harmless and ignored; the cells decide.
 
-An .xlsx worksheet is inflated once for the DTD check and its extent together (``sheetxml.survey``),
+An .xlsx worksheet is inflated once for both the DTD check and its extent (``sheetreach.survey``),
 which also finds the sheets that hold no formula and no error value: the reader never scans those.
 
 An .xls that is really a web page (what many banking and ERP systems export as "Excel") is refused
@@ -39,7 +39,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import sheetxml
+from . import sheetreach, sheetxml
 from .config import Limits
 from .model import Issue, Where
 
@@ -129,7 +129,7 @@ def _mb(size: int) -> str:
     return f"{size / (1 << 20):,.1f} MB"
 
 
-def _too_far(reach: sheetxml.Extents, name: str, limits: Limits) -> Issue | None:
+def _too_far(reach: sheetreach.Extents, name: str, limits: Limits) -> Issue | None:
     for sheet, (rows, cols, _hidden) in reach.items():
         if (issue := sheet_too_far(name, sheet, rows, cols, limits)) is not None:
             return issue
@@ -173,7 +173,7 @@ _NOT_WORKBOOK = {
 
 
 def _examine(data: bytes, name: str,
-             limits: Limits) -> tuple[Issue | None, sheetxml.Extents, frozenset[str]]:
+             limits: Limits) -> tuple[Issue | None, sheetreach.Extents, frozenset[str]]:
     """The one Issue or None, how far each sheet reaches, and the sheets known to hold no mark."""
     kind = sniff(data)
     if kind == "zip":
@@ -190,8 +190,8 @@ def _examine(data: bytes, name: str,
 # ---- zip packages: xlsx, xlsm, ods -------------------------------------------------------
 
 def _zip(data: bytes, name: str,
-         limits: Limits) -> tuple[Issue | None, sheetxml.Extents, frozenset[str]]:
-    """Each worksheet is streamed once (`sheetxml.survey`) for its DTDs, extent and marks."""
+         limits: Limits) -> tuple[Issue | None, sheetreach.Extents, frozenset[str]]:
+    """Each worksheet is streamed once (`sheetreach.survey`) for its DTDs, extent and marks."""
     if _declared_parts(data) > MAX_PARTS:
         return refuse("file.zip_bomb", name, f"压缩包内的部件超过 {MAX_PARTS:,} 个，不是正常的表格文件；"
                                              f"{RESAVE}"), {}, frozenset()
@@ -206,9 +206,9 @@ def _zip(data: bytes, name: str,
         issue = _sizes(parts, name, limits) or _package_kind(archive, name)
         if issue is not None:
             return issue, {}, frozenset()
-        surveyed = sheetxml.survey(archive)
+        surveyed = sheetreach.survey(archive)
         issue = _dtd(archive, parts, name, surveyed.dtd)
-        return issue, ({} if issue else sheetxml.extents(archive, surveyed)), surveyed.plain
+        return issue, ({} if issue else sheetreach.extents(archive, surveyed)), surveyed.plain
 
 
 def _declared_parts(data: bytes) -> int:
@@ -255,11 +255,11 @@ def _odf_encrypted(archive: zipfile.ZipFile) -> bool:
 def _dtd(archive: zipfile.ZipFile, parts: list[zipfile.ZipInfo], name: str,
          known: dict[zipfile.ZipInfo, bool]) -> Issue | None:
     """The first XML part, in the zip's order, that declares a DTD; ``known``: parts already read
-    (`sheetxml.survey`)."""
+    (`sheetreach.survey`)."""
     for part in (p for p in parts if p.filename.lower().endswith(_XML_PARTS)):
         found = known.get(part)
         if found is None:
-            found = sheetxml.mentions(archive, part, sheetxml.DTD, sheetxml.DTD_FILTER)
+            found = sheetxml.mentions(archive, part, sheetreach.DTD, sheetreach.DTD_FILTER)
         if found:
             return refuse("file.xml_entity", name,
                           f"部件「{part.filename[:80]}」含有 XML 实体/DTD 声明（<!DOCTYPE 或 <!ENTITY）；"
@@ -269,7 +269,7 @@ def _dtd(archive: zipfile.ZipFile, parts: list[zipfile.ZipInfo], name: str,
 
 # ---- OLE2: legacy .xls (BIFF8/BIFF5), or encrypted OOXML ---------------------------------
 
-def _ole2(data: bytes, name: str) -> tuple[Issue | None, sheetxml.Extents]:
+def _ole2(data: bytes, name: str) -> tuple[Issue | None, sheetreach.Extents]:
     if "EncryptedPackage".encode("utf-16-le") in data:
         return encrypted(name), {}
     stream = cfb_stream(data, ("Workbook", "Book"))
@@ -360,7 +360,7 @@ _VALUE_RECORDS = frozenset({0x0006, 0x0203, 0x027E, 0x00FD, 0x0204, 0x00D6, 0x02
 _SCANNED = _VALUE_RECORDS | {_ROW}
 
 
-def biff_extents(stream: bytes) -> sheetxml.Extents | None:
+def biff_extents(stream: bytes) -> sheetreach.Extents | None:
     """How far each sheet's value records reach (1-based), and its hidden rows; None when the
     workbook is encrypted (FILEPASS: everything after it is ciphertext)."""
     names: dict[int, str] = {}
@@ -385,7 +385,7 @@ def biff_extents(stream: bytes) -> sheetxml.Extents | None:
 def _biff_cell(found: list, kind: int, body: bytes) -> None:
     row, col = struct.unpack_from("<HH", body)
     if kind == _ROW:
-        if len(body) >= 14 and _u16(body, 12) & 0x20 and len(found[2]) < sheetxml.MAX_HIDDEN:
+        if len(body) >= 14 and _u16(body, 12) & 0x20 and len(found[2]) < sheetreach.MAX_HIDDEN:
             found[2].append(row + 1)            # fDyZero: the row is hidden
         return
     last = _u16(body, len(body) - 2) if kind == _MULRK and len(body) >= 6 else col

@@ -28,7 +28,7 @@ from defusedxml import DefusedXmlException
 from fixtures.hostile import make_hostile as hostile
 from python_calamine import CalamineWorkbook
 
-from batch import guard, read, sheetxml
+from batch import guard, read, sheetreach, sheetxml
 from batch.config import Limits
 from batch.home import Home
 from batch.pipeline import Options, run_once
@@ -260,7 +260,7 @@ def test_sheet_extents_match_calamine_for_ordinary_files():
     for path in [*(FIXTURES / "lo").glob("filing_lo.*"), LO_HOME / "inbox" / "M001" / "M001_2026-03.xlsx"]:
         data = path.read_bytes()
         reach = (guard.biff_extents(guard.cfb_stream(data, ("Workbook",))) if path.suffix == ".xls"
-                 else sheetxml.extents(zipfile.ZipFile(io.BytesIO(data))))
+                 else sheetreach.extents(zipfile.ZipFile(io.BytesIO(data))))
         book = CalamineWorkbook.from_path(str(path))
         for name in book.sheet_names:
             sheet = book.get_sheet_by_name(name)

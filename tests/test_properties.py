@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from openpyxl import Workbook
 from python_calamine import CalamineWorkbook
 
-from batch import codec, guard, sheetxml
+from batch import codec, guard, sheetreach
 from batch.home import Home
 from batch.fund import Fund
 from batch.model import Claim, FundKind, NewGuarantee, Product, Where
@@ -230,7 +230,7 @@ def test_the_preflight_extent_is_what_calamine_builds(spots, hidden):
         sheet.row_dimensions[row].hidden = True
     buffer = io.BytesIO()
     book.save(buffer)
-    rows, cols, found_hidden = sheetxml.extents(zipfile.ZipFile(buffer))["S"]
+    rows, cols, found_hidden = sheetreach.extents(zipfile.ZipFile(buffer))["S"]
     raw = CalamineWorkbook.from_filelike(io.BytesIO(buffer.getvalue())).get_sheet_by_name("S")
     filled = [(r, c) for r, c, f in spots if f]
     assert (rows, cols) == ((raw.end[0] + 1, raw.end[1] + 1) if filled else (0, 0))
@@ -257,7 +257,7 @@ def test_the_ods_extent_expands_repeats_like_calamine(rows):
                '</office:spreadsheet></office:body></office:document-content>')
     buffer = io.BytesIO()
     hostile.ods_package(buffer, content)
-    rows_found, cols_found, _ = sheetxml.extents(zipfile.ZipFile(buffer))["S"]
+    rows_found, cols_found, _ = sheetreach.extents(zipfile.ZipFile(buffer))["S"]
     raw = CalamineWorkbook.from_filelike(io.BytesIO(buffer.getvalue())).get_sheet_by_name("S")
     expected = (raw.end[0] + 1, raw.end[1] + 1) if raw.end and raw.height else (0, 0)
     assert (rows_found, cols_found) == expected

@@ -14,7 +14,7 @@ import xlsxwriter
 from hypothesis import given, strategies as st
 from openpyxl import Workbook as OpenpyxlWorkbook
 
-from batch import cells, read, sheetxml
+from batch import cells, read, sheetreach, sheetxml
 from batch.model import Default, NewGuarantee, Product, Recovery, Repayment
 from batch.read import ISSUE_CODES, read_filing, read_workbook
 from batch.schema import (COVER, DEFAULT, FILING_SHEETS, MEMBERS, NEW, PRODUCTS, RECOVER,
@@ -417,7 +417,8 @@ def test_a_renamed_xls_still_reads(tmp_path):
 # ---- codes and properties ----------------------------------------------------------------
 
 def test_every_emitted_code_is_documented():
-    source = "".join((Path(read.__file__).parent / f).read_text() for f in ("read.py", "cells.py"))
+    source = "".join((Path(read.__file__).parent / f).read_text()
+                     for f in ("read.py", "grid.py", "cells.py"))
     emitted = set(re.findall(r'(?:Issue|Bad)\(\s*"([a-z]+\.[a-z_]+)"', source))
     assert emitted and emitted <= set(ISSUE_CODES)
     assert {"file.unreadable", "file.encrypted", "cover.missing", "cover.version", "id.numeric",
@@ -612,10 +613,10 @@ def test_only_sheets_that_may_hold_marks_are_scanned():
     import io
     for row, expected in (('<c r="B2"><v>1</v></c>', frozenset({"S"})), (CELLS, frozenset())):
         xml = f'<worksheet xmlns="{MAIN}"><sheetData><row r="2">{row}</row></sheetData></worksheet>'
-        assert sheetxml.survey(zipfile.ZipFile(io.BytesIO(_zip_xlsx(xml)))).plain == expected
+        assert sheetreach.survey(zipfile.ZipFile(io.BytesIO(_zip_xlsx(xml)))).plain == expected
     filters = [f.pattern for f in sheetxml._HINT_FILTERS] + [b"'"]
     assert all(any(f in hint for f in filters) for hint in sheetxml._XLSX_HINTS)
-    assert all(any(f in needle for f in sheetxml.DTD_FILTER) for needle in sheetxml.DTD)
+    assert all(any(f in needle for f in sheetreach.DTD_FILTER) for needle in sheetreach.DTD)
 
 
 @pytest.mark.parametrize("row", [
@@ -631,5 +632,5 @@ def test_the_quick_extent_is_the_parsers_for_every_spelling(row):
     import io
     xml = (f'<worksheet xmlns="{MAIN}"><sheetData><row r="2" hidden="1">{row}</row></sheetData>'
            '</worksheet>')
-    expected = sheetxml._xlsx_full_extent(io.BytesIO(xml.encode()))
-    assert sheetxml.extents(zipfile.ZipFile(io.BytesIO(_zip_xlsx(xml)))) == {"S": expected}
+    expected = sheetreach._xlsx_full_extent(io.BytesIO(xml.encode()))
+    assert sheetreach.extents(zipfile.ZipFile(io.BytesIO(_zip_xlsx(xml)))) == {"S": expected}
