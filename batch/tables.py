@@ -20,6 +20,13 @@ def _money(name: str) -> Column:
     return Column(name, BigInteger, nullable=False, default=0)
 
 
+def _balance(name: str, *columns: Column) -> Table:
+    """A balance table: small rows found by their whole key, so on SQLite the key is the table
+    (WITHOUT ROWID: one B-tree to search and write instead of a rowid table and its key's index).
+    Ledgers made before keep their rowid tables; they read and write the same."""
+    return Table(name, meta, *columns, sqlite_with_rowid=False)
+
+
 def _parties(prefix: str) -> list[Column]:
     return [_money(f"{prefix}{p.value}") for p in PARTIES]
 
@@ -91,40 +98,40 @@ withdrawn = Table("withdrawn", meta,
 
 # ---- balances: the Book's running totals ----------------------------------------------------
 
-borrower_totals = Table("borrower_totals", meta,
-                        Column("borrower_id", String(40), primary_key=True),
-                        _money("outstanding"))
+borrower_totals = _balance("borrower_totals",
+                           Column("borrower_id", String(40), primary_key=True),
+                           _money("outstanding"))
 
-member_borrowers = Table("member_borrowers", meta,
+member_borrowers = _balance("member_borrowers",
+                            Column("member_id", String(40), primary_key=True),
+                            Column("borrower_id", String(40), primary_key=True),
+                            _money("liability"), Column("borrower_type", String(20)))
+
+member_totals = _balance("member_totals",
                          Column("member_id", String(40), primary_key=True),
-                         Column("borrower_id", String(40), primary_key=True),
-                         _money("liability"), Column("borrower_type", String(20)))
+                         Column("weighted", String(40), nullable=False))    # exact decimal text
 
-member_totals = Table("member_totals", meta,
-                      Column("member_id", String(40), primary_key=True),
-                      Column("weighted", String(40), nullable=False))    # exact decimal text
-
-member_banks = Table("member_banks", meta,
-                     Column("member_id", String(40), primary_key=True),
-                     Column("bank_id", String(40), primary_key=True), _money("liability"))
-
-member_products = Table("member_products", meta,
+member_banks = _balance("member_banks",
                         Column("member_id", String(40), primary_key=True),
-                        Column("product", String(4), primary_key=True),
-                        _money("registered"), _money("defaulted"))
+                        Column("bank_id", String(40), primary_key=True), _money("liability"))
 
-contract_members = Table("contract_members", meta,
-                         Column("bank_id", String(40), primary_key=True),
-                         Column("contract_no", String(80), primary_key=True),
-                         Column("member_id", String(40), primary_key=True))
+member_products = _balance("member_products",
+                           Column("member_id", String(40), primary_key=True),
+                           Column("product", String(4), primary_key=True),
+                           _money("registered"), _money("defaulted"))
 
-position_totals = Table("position_totals", meta,
-                        Column("member_id", String(40), primary_key=True),
-                        Column("bank_id", String(40), primary_key=True),
-                        Column("product", String(4), primary_key=True),
-                        Column("city", String(20), primary_key=True),
-                        Column("count", Integer, nullable=False), _money("outstanding"),
-                        *_parties("e_"))
+contract_members = _balance("contract_members",
+                            Column("bank_id", String(40), primary_key=True),
+                            Column("contract_no", String(80), primary_key=True),
+                            Column("member_id", String(40), primary_key=True))
+
+position_totals = _balance("position_totals",
+                           Column("member_id", String(40), primary_key=True),
+                           Column("bank_id", String(40), primary_key=True),
+                           Column("product", String(4), primary_key=True),
+                           Column("city", String(20), primary_key=True),
+                           Column("count", Integer, nullable=False), _money("outstanding"),
+                           *_parties("e_"))
 
 BALANCE_TABLES = (borrower_totals, member_borrowers, member_totals, member_banks,
                   member_products, contract_members, position_totals)
