@@ -124,7 +124,7 @@ def run_once(home: Home, run_date: date, clock: Callable[[], datetime] = datetim
         with run_log(home.outbox / f".{run_id}.partial"), engine.connect() as conn:
             log.info("运行 %s 开始，处理日 %s，待处理文件 %d 个", run_id, run_date, len(ready))
             run = Run(home, run_id, run_date, started, options, config.limits, conn)
-            with conn.begin(), store.wal_written_behind(engine):   # the run is one transaction
+            with conn.begin():               # the whole run is one transaction
                 outcome = _run(run, params, clock, ready)
             if outcome is not None:
                 _place_outputs(run, outcome)

@@ -8,10 +8,7 @@ withdrawn claim a negative claim row; the balance tables beside them are rewritt
 """
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -59,42 +56,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
     cursor.close()
-
-
-@contextmanager
-def wal_written_behind(engine: Engine, every: float = 1.0) -> Iterator[None]:
-    """While a night's one transaction grows SQLite's write-ahead log, flush it to disk behind
-    the work, a second at a time. Linux keeps written pages in memory for up to 30 s, so without
-    this the commit's fsync found most of a national night's 1.4 GB log still to write. An
-    extra ``fdatasync`` never weakens anything: SQLite's own at the commit decides durability."""
-    path = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not path or path == ":memory:":
-        yield
-        return
-    stop = threading.Event()
-    flusher = threading.Thread(target=_flush_until, args=(f"{path}-wal", stop, every),
-                               name="wal-flush", daemon=True)
-    flusher.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        flusher.join()
-
-
-def _flush_until(wal: str, stop: threading.Event, every: float) -> None:
-    fd = None
-    try:
-        while not stop.wait(every):
-            if fd is None:
-                try:
-                    fd = os.open(wal, os.O_RDONLY)
-                except FileNotFoundError:            # no write has reached the log yet
-                    continue
-            os.fdatasync(fd)
-    finally:
-        if fd is not None:
-            os.close(fd)
 
 
 def _migrate(engine: Engine) -> None:

@@ -115,26 +115,3 @@ def test_a_ledger_with_rowid_balance_tables_keeps_the_same_books(tmp_path):
     old, new_ = store.load(engines["old"]), store.load(engines["new"])
     assert old.book.member_liability("M001") == new_.book.member_liability("M001")
     assert old.book.guarantee("M001", "G2").outstanding == D("400000.00")
-
-
-def test_the_log_is_flushed_behind_a_long_transaction(tmp_path, monkeypatch):
-    """The write-ahead log is fdatasync'ed while the transaction is still open, and the flusher
-    is gone before the commit."""
-    import os
-    import threading
-    import time
-
-    flushed: list[str] = []
-    real = os.fdatasync
-    monkeypatch.setattr(os, "fdatasync",
-                        lambda fd: (flushed.append(os.readlink(f"/proc/self/fd/{fd}")), real(fd)))
-    engine = store.open_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
-    n = night()
-    with engine.connect() as conn, conn.begin(), store.wal_written_behind(engine, every=0.01):
-        store.post_filing(conn, store.StoredBook(conn), n.book,
-                          post(n, new("G1", loan="1000000.00")), "r1")
-        deadline = time.monotonic() + 5
-        while not flushed and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert flushed and all(p == str(tmp_path / "ledger.db-wal") for p in flushed)
-    assert not [t for t in threading.enumerate() if t.name == "wal-flush"]
