@@ -1,7 +1,7 @@
 """Realistic homes for the benchmarks: a reference workbook, members' filings, optionally a ledger.
 
 Filings follow contract.md: a 封面 and the data sheets with the template's Chinese headers,
-valid 统一社会信用代码 / resident ID numbers (demo.py's helpers), real date cells, amounts as
+valid 统一社会信用代码 / resident ID numbers (demodata.py's helpers), real date cells, amounts as
 numbers. A night's mix per filing: ~72% new business, ~20% repayments, ~1.5% defaults with a
 claim, ~0.5% recoveries, ~2% balance lines, and about 1% of rows wrong on purpose (a bad check
 digit, an unknown 业务编号). Filings are written by the batch's own streamed writer (fastxlsx): the
@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from batch import schema
-from batch.demo import BANKS, make_uscc, resident_id
+from batch.demodata import BANKS, make_uscc, resident_id
 from batch.model import CITIES
 from batch.reports.fastxlsx import FastBook
 from batch.reports.templates import DEFAULT_PRODUCT_RULES, write_reference_template

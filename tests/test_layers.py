@@ -23,7 +23,7 @@ LAYERS = [
     {"lock", "runlog", "recovery", "parallel", "work"},
     {"pipeline"},
     {"check", "setup", "status", "codes", "mail"},
-    {"demo", "runner"},
+    {"demo", "demodata", "runner"},
     {"cli", "__main__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
