@@ -19,7 +19,7 @@ from typing import Callable, Iterator, Mapping
 from . import cells, sheetxml
 from .cells import Bad
 from .config import Limits
-from .model import Issue, Row, Where
+from .model import Issue, Row, Where, any_error
 from .money import normalise_text
 from .schema import Sheet
 
@@ -191,7 +191,7 @@ def read_table(sheet: Sheet, grid: Grid,
         return (), (), [Issue("header.notfound", Where(file, sheet.name),
                               f"前{HEADER_SEARCH_ROWS}行中找不到表头，本表数据未读取；表头应包含：{names}")]
     positions, headers, issues = _layout(sheet, grid, header, file)
-    if any(i.is_error for i in issues):
+    if any_error(issues):
         return headers, (), issues
     plan = _plan(sheet, grid, positions, file)
     marked = {r for r, _c in grid.marks}

@@ -11,7 +11,7 @@ from operator import attrgetter
 from datetime import date
 from decimal import Decimal
 from enum import Enum
-from typing import Mapping
+from typing import Mapping, Sequence
 
 
 class Party(str, Enum):
@@ -122,6 +122,12 @@ class Issue:
         return f"{self.where.render()}：{self.message}"
 
 
+def any_error(issues: Sequence[Issue]) -> bool:
+    """Whether any of ``issues`` rejects its row or file. Most rows have no issue at all: then
+    no generator is made (a row's verdict asks this several times)."""
+    return bool(issues) and any(i.is_error for i in issues)
+
+
 # ---- filing rows -------------------------------------------------------------------------
 
 @record
@@ -218,7 +224,7 @@ class Filing:
 
     @property
     def readable(self) -> bool:
-        return self.cover is not None and not any(i.is_error for i in self.issues)
+        return self.cover is not None and not any_error(self.issues)
 
     def without_cells(self) -> "Filing":
         """What the ledger's checks need, light to send between processes: the typed records

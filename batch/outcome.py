@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .model import PARTIES, Claim, Filing, FundMove, Issue, Party, Posting, Row
+from .model import PARTIES, Claim, Filing, FundMove, Issue, Party, Posting, Row, any_error
 
 ACCEPTED = "accepted"
 PARTIAL = "partial"
@@ -31,7 +31,7 @@ class RowOutcome:
 
     @property
     def accepted(self) -> bool:
-        return not self.issues or not any(i.is_error for i in self.issues)
+        return not any_error(self.issues)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,8 @@ from . import codec, rules
 from .fund import Fund
 from .ledger import Book
 from .model import (Claim, Default, Filing, FundKind, FundMove, Issue, Kind, NewGuarantee, Party,
-                    PARTIES, Posting, Recovery, Repayment, Row, Source, Where, record)
+                    PARTIES, Posting, Recovery, Repayment, Row, Source, Where, any_error,
+                    record)
 from .money import ZERO
 from .outcome import ACCEPTED, PARTIAL, REJECTED, FilingOutcome, RowOutcome
 from .params import Params
@@ -70,7 +71,7 @@ def precheck(filing: Filing, params: Params, run_date: date, *,
         g = row.record
         issues = _checked(PURE_NEW_CHECKS, g, ctx)
         rule = ctx.rule(g)
-        if rule is None or (issues and any(issue.is_error for issue in issues)):
+        if rule is None or any_error(issues):
             found[i] = Prechecked(issues)
         else:
             exposures = rules.registration_exposures(g, rule)
@@ -258,7 +259,7 @@ def _row(sheet: str, row, ctx: Context, filing: Filing, period: str, night: Nigh
             issues = pre.issues + issues
     if row.issues:                       # most rows have none: no tuples to join then
         issues = tuple(row.issues) + issues
-    if sheet == "balance" or (issues and any(i.is_error for i in issues)):
+    if sheet == "balance" or any_error(issues):
         return RowOutcome(row, issues)
     source = Source(filing.sha256, filing.name, row.where.sheet, row.where.row)
     posting, note = POSTERS[sheet](row.record, ctx, source, period, pre)

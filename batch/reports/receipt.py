@@ -127,7 +127,7 @@ def _data_row(grid, r: int, sheet: schema.Sheet, outcome: RowOutcome, shares: bo
     """One filed row's values and styles: 原行号, the member's cells (bad ones red, the message
     put on the grid as a comment), 状态, 说明, the shares and the fee; a rejected row tinted."""
     row = outcome.row
-    accepted = not outcome.issues or outcome.accepted       # the property only when it can say no
+    accepted = outcome.accepted
     tint = "" if accepted else "rejected"
     row_styles = styles[tint]
     issues = _row_issues(outcome) if outcome.issues or row.issues else ()
