@@ -158,7 +158,7 @@ class Book:
 
     def guarantee(self, member_id: str, guarantee_id: str) -> Guarantee | None:
         g = self.guarantees[(member_id, guarantee_id)]        # None if the ledger has none
-        return g if g is not None and g.registered > 0 and g.detail is not None else None
+        return g if g is not None and g.active else None
 
     def member_liability(self, member_id: str) -> Decimal:
         return self.member_weighted[member_id]
@@ -213,9 +213,9 @@ class Book:
         does, in fewer steps. Nothing was counted for it, and while nothing is repaid its
         exposures are the posting's shares: no allocation (the tests hold the two equal)."""
         d = p.detail
-        shares = tuple(map(p.shares.get, PARTIES, NO_EXPOSURES))
-        g = Guarantee(p.member_id, p.guarantee_id, d, 1, p.principal, d.guaranteed_amount,
-                      exposure_weights=dict(zip(PARTIES, shares)), weight_total=sum(shares, ZERO))
+        shares = _shares(p)
+        g = Guarantee(p.member_id, p.guarantee_id)
+        _first_registration(g, p, shares)
         _set(self.guarantees, key, g)
         self._register(p)
         outstanding = g.loan - g.repaid - g.defaulted      # as _refresh has it, to the digit
@@ -385,13 +385,9 @@ def advance(g: Guarantee, p: Posting) -> None:
 def _advance_register(g: Guarantee, p: Posting) -> None:
     detail = p.detail
     assert detail is not None, "a registration carries its guarantee"
-    shares = map(p.shares.get, PARTIES, NO_EXPOSURES)       # each party's share, 0.00 if none
+    shares = _shares(p)
     if g.registered == 0 and p.sign > 0 and not g.loan and not any(g.exposure_weights.values()):
-        # a first registration: share the posting's amounts (a night holds many of these)
-        g.registered, g.loan, g.guaranteed = 1, p.principal, detail.guaranteed_amount
-        g.exposure_weights = dict(zip(PARTIES, shares))
-        g.weight_total = sum(g.exposure_weights.values(), ZERO)
-        g.detail, g.settled = detail, False
+        _first_registration(g, p, shares)
         return
     g.registered += p.sign
     g.loan += p.signed(p.principal)
@@ -403,6 +399,20 @@ def _advance_register(g: Guarantee, p: Posting) -> None:
     if p.sign > 0:
         g.detail = detail
         g.settled = False
+
+
+def _shares(p: Posting) -> tuple[Decimal, ...]:
+    """A posting's share for each party, in PARTIES order, 0.00 where it has none."""
+    return tuple(map(p.shares.get, PARTIES, NO_EXPOSURES))
+
+
+def _first_registration(g: Guarantee, p: Posting, shares: tuple[Decimal, ...]) -> None:
+    """A guarantee's first registration: its figures are the posting's (a night holds many of
+    these; ``Book._open`` and a replay both come here)."""
+    g.registered, g.loan, g.guaranteed = 1, p.principal, p.detail.guaranteed_amount
+    g.exposure_weights = dict(zip(PARTIES, shares))
+    g.weight_total = sum(shares, ZERO)
+    g.detail, g.settled = p.detail, False
 
 
 def restore(member_id: str, guarantee_id: str, postings: list[Posting]) -> Guarantee:
