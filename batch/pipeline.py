@@ -174,9 +174,7 @@ def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.In
             if outcome.status not in (REJECTED, DUPLICATE):
                 seen.maps[0].setdefault(incoming.sha256, incoming.name)
             run.options.fault(f"took {incoming.name}")
-            found = _postings(outcome)
-            attrs = [store.attributes(night.book, p) for p in found]
-            lines = list(map(posting_line, found, attrs))
+            attrs, lines = _detail_lines(night.book, _postings(outcome))
             # the ledger stores the same postings, unless a correction's were deduplicated
             store.post_filing(run.conn, loaded.stored, night.book, outcome, run.run_id,
                               None if outcome.reversals else attrs)
@@ -191,6 +189,13 @@ def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.In
         workers.close()
     run.detail_parts = tuple(writes.parts)
     return filings, taken
+
+
+def _detail_lines(book, postings: list) -> tuple[list, list]:
+    """Postings' bank, product and city (while the book holds their guarantees), and their 明细
+    lines: the ledger stores the same attributes, so they are looked up once."""
+    attrs = [store.attributes(book, p) for p in postings]
+    return attrs, list(map(posting_line, postings, attrs))
 
 
 def _postings(f: FilingOutcome) -> list:
@@ -297,8 +302,7 @@ def _ledger(run: Run, loaded: store.Loaded, night: Night, writes: Writes, worker
         stored.prefetch(book, member_id, records)
 
     def store_early(postings: list) -> None:
-        attrs = [store.attributes(book, p) for p in postings]
-        lines = list(map(posting_line, postings, attrs))
+        attrs, lines = _detail_lines(book, postings)
         store.post_postings(run.conn, stored, book, postings, run.run_id, sha, attrs)
         writes.submit(None, lines, worker)
     return Ledger(fetch, store_early)
