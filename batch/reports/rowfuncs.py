@@ -20,9 +20,7 @@ ROW_FUNCTIONS_KEPT = 512                # chunk shapes and rows of styles: a nig
 
 def row_function(shape: tuple[Part, ...], styles: tuple[int, ...]) -> Callable[..., str]:
     """A function of a row's number and its columns' texts (but a column blank in every row) to
-    the row's XML: one f-string, compiled once per shape and styles, builds the row in one go,
-    where a string per cell and their join cost twice as much. Only our own tags, letters and
-    style numbers are compiled; what a member typed is only ever an argument."""
+    the row's XML, compiled once per shape and styles (see the module's docstring)."""
     found = _ROW_FUNCTIONS.get((shape, styles))
     if found is None:
         names = ["n", *(f"a{col}" for col, part in enumerate(shape) if part[3] != BLANK)]
