@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections import ChainMap, deque
+from collections import ChainMap
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import partial
@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 from sqlalchemy.engine import Connection
 
 from . import intake, parallel, recovery, store, summary
+from .behind import DETAIL_PARTS, Writes
 from .config import Limits, load_config
 from .home import Home, REFERENCE_NAME
 from .lock import HomeLock
@@ -35,13 +36,12 @@ from .process import Ledger, Night, process_filing
 from .read import read_workbook
 from .reports.figures import activity_from_sums, computed_totals, posting_line
 from .reports.fund_statement import write_fund_statement
-from .reports.reconciliation import SHEET_ROWS, write_reconciliation
+from .reports.reconciliation import write_reconciliation
 from .reports.runjson import write_run_json
 from .schema import REFERENCE_SHEETS
-from .work import known_figures, read_incoming, write_filing
+from .work import known_figures, read_incoming
 
 Track = Callable[[Sequence], Iterable]
-DETAIL_PARTS = ".明细"             # rows of the reconciliation's 明细, rendered during the night
 log = logging.getLogger("reguarantee")
 
 
@@ -158,7 +158,7 @@ def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.In
     places = Places(run.home, run.run_date)
     workers = parallel.Workers(parallel.worker_count(sum(i.size for i in ready), len(ready),
                                                      run.options.workers))
-    writes = Writes(run, workers)
+    writes = Writes(run.folder, run.run_id, run.run_date, run.options.fault, workers)
     read = partial(read_incoming, limits=run.limits, params=workers.share(night.params),
                    run_date=run.run_date, keep=workers.parallel)
     filings, taken = [], []
@@ -209,61 +209,6 @@ def _postings(f: FilingOutcome) -> list:
             seen.add(p.key)
             found.append(p)
     return found
-
-
-class Writes:
-    """Receipts and 明细 rows being written behind the ledger, in filing order: at most a few
-    at a time, so memory stays flat; each finished one passes the run's kill point."""
-
-    def __init__(self, run: Run, workers: parallel.Workers) -> None:
-        self.run, self.workers = run, workers
-        self.window = workers.window if workers.parallel else 0
-        self.pending: deque = deque()
-        self.lines = 0                                      # 明细 lines given out so far
-        self.files = 0                                      # 明细 part files named so far
-        self.parts: list[tuple[int, Path, int, dict]] = []
-
-    def submit(self, f: FilingOutcome | None, lines: list, worker: int,
-               known: dict | None = None) -> None:
-        """Write ``f``'s receipt and 明细 ``lines`` in ``worker``, the process that read it
-        (``f`` None: only lines, a big filing's chunk stored before the filing ends)."""
-        if f is not None:
-            (self.run.folder / f.receipt).parent.mkdir(parents=True, exist_ok=True)
-        parts = []
-        for sheet_no, first_row, chunk in self._split(lines):
-            self.files += 1
-            path = self.run.folder / DETAIL_PARTS / f"{self.files:06d}.part"     # deflated XML
-            path.parent.mkdir(exist_ok=True)
-            parts.append((sheet_no, path, first_row, chunk))
-        payload = (None if f is None else
-                   f.for_receipt(known) if self.workers.parallel else (f, None))   # light to send
-        future = self.workers.submit(worker, write_filing, self.run.folder, payload,
-                                     self.run.run_id, self.run.run_date,
-                                     [(p, first, chunk) for _n, p, first, chunk in parts])
-        self.pending.append((f and f.receipt, future, parts))
-        while len(self.pending) > self.window:
-            self._collect()
-
-    def _split(self, lines: list):
-        """Lines to (sheet number, first row, lines) so no 明细 sheet passes Excel's last row."""
-        while lines:
-            sheet_no, index = divmod(self.lines, SHEET_ROWS)
-            room = SHEET_ROWS - index
-            yield sheet_no + 1, index + 1, lines[:room]
-            self.lines += min(room, len(lines))
-            lines = lines[room:]
-
-    def _collect(self) -> None:
-        receipt, future, parts = self.pending.popleft()
-        widths = future.result()
-        for (sheet_no, path, first_row, chunk), w in zip(parts, widths):
-            self.parts.append((sheet_no, path, first_row + len(chunk) - 1, w))
-        if receipt is not None:
-            self.run.options.fault(f"receipt {receipt}")
-
-    def drain(self) -> None:
-        while self.pending:
-            self._collect()
 
 
 def take(incoming: intake.Incoming, filing: Filing | None, night: Night,

@@ -20,7 +20,7 @@ LAYERS = [
     {"tables", "ledgerdb", "store"},
     {"summary"},
     {"reports"},
-    {"lock", "runlog", "recovery", "parallel", "work"},
+    {"lock", "runlog", "recovery", "parallel", "work", "behind"},
     {"pipeline"},
     {"check", "setup", "status", "codes", "mail"},
     {"demo", "demodata", "runner"},

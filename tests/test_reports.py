@@ -11,7 +11,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from batch import pipeline, schema
+from batch import behind, pipeline, schema
 from batch.home import Home
 from batch.model import (PARTIES, Claim, Cover, Filing, FundKind, FundMove, Issue, Kind,
                          NewGuarantee, Party, Posting, Product, Row, Source, Where)
@@ -324,7 +324,7 @@ def test_a_night_past_a_sheets_last_row_goes_on_in_the_next_sheet(tmp_path: Path
 
     whole = night(make_home(tmp_path / "whole"), 0)["明细"]
     monkeypatch.setattr(reconciliation, "SHEET_ROWS", 3)
-    monkeypatch.setattr(pipeline, "SHEET_ROWS", 3)
+    monkeypatch.setattr(behind, "SHEET_ROWS", 3)
     split = night(make_home(tmp_path / "split"), 2)
     names = [n for n in split.sheetnames if n.startswith("明细")]
     assert names == ["明细"] + [f"明细({n})" for n in range(2, len(names) + 1)]
