@@ -1,4 +1,5 @@
-"""State derived from postings: guarantees, exposures and the figures the checks need.
+"""The Book: the totals across guarantees that the checks need (per borrower, member, bank,
+product, contract, and the open book), moved by each guarantee's postings (``guarantee``).
 
 ``Book.apply`` is the only way state changes, for a posting replayed from the store and for one
 made tonight alike, so a night's checks see exactly what a replay of the whole ledger would.
@@ -6,71 +7,18 @@ A reversal (sign -1) subtracts what its original added.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import Decimal
-from operator import itemgetter
 
-from .model import (FARMERS, SMALL_MICRO, Kind, NewGuarantee, Party, PARTIES, Posting,
-                    TIE_ORDER)
-from .money import ZERO, allocate, round_fen
+from .guarantee import Guarantee, advance, figures, first_registration, party_shares, position
+from .model import FARMERS, SMALL_MICRO, Kind, NewGuarantee, Posting
+from .money import ZERO
 
 SMALL_MICRO_WEIGHT_LIMIT = Decimal("5000000")
 FARMER_WEIGHT_LIMIT = Decimal("2000000")
 REDUCED_WEIGHT = Decimal("0.75")
 FULL_WEIGHT = Decimal(1)
-
-
-def _zero_parties() -> dict[Party, Decimal]:
-    return {p: ZERO for p in PARTIES}
-
-
 NO_POSITION = (0, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO)   # count, outstanding, 5 exposures
-NO_EXPOSURES = (ZERO,) * len(PARTIES)
-_BY_PARTY = itemgetter(*PARTIES)                        # a full {party: amount} as a tuple
-
-
-@dataclass(slots=True)
-class Guarantee:
-    """One member's guarantee as the postings so far make it."""
-    member_id: str
-    guarantee_id: str
-    detail: NewGuarantee | None = None
-    registered: int = 0
-    loan: Decimal = ZERO
-    guaranteed: Decimal = ZERO
-    repaid: Decimal = ZERO
-    defaulted: Decimal = ZERO
-    recovered: Decimal = ZERO
-    exposure_weights: dict[Party, Decimal] = field(default_factory=_zero_parties)
-    weight_total: Decimal = ZERO         # sum of exposure_weights, asked on every posting
-    lost: dict[Party, Decimal] | None = None         # bore / recovered_by, made on first use:
-    got: dict[Party, Decimal] | None = None          # most guarantees never default
-    settled: bool = False
-    liability: Decimal = ZERO            # cached, to update aggregates by difference
-    open_principal: Decimal = ZERO       # cached outstanding counted in aggregates
-    position: tuple = ()                 # cached (key, (count, outstanding, exposures...)) counted
-
-    @property
-    def active(self) -> bool:
-        return self.registered > 0 and self.detail is not None
-
-    @property
-    def bore(self) -> dict[Party, Decimal]:
-        """Each party's share of the defaulted principal so far."""
-        return self.lost if self.lost is not None else _zero_parties()
-
-    @property
-    def recovered_by(self) -> dict[Party, Decimal]:
-        """Each party's share of the net recoveries so far."""
-        return self.got if self.got is not None else _zero_parties()
-
-    @property
-    def outstanding(self) -> Decimal:
-        return self.loan - self.repaid - self.defaulted if self.active else ZERO
-
-    @property
-    def is_open(self) -> bool:
-        return self.active and self.outstanding > 0 and not self.settled
 
 
 def liability_weight(borrower_type: str, liability: Decimal) -> Decimal:
@@ -213,9 +161,9 @@ class Book:
         does, in fewer steps. Nothing was counted for it, and while nothing is repaid its
         exposures are the posting's shares: no allocation (the tests hold the two equal)."""
         d = p.detail
-        shares = _shares(p)
+        shares = party_shares(p)
         g = Guarantee(p.member_id, p.guarantee_id)
-        _first_registration(g, p, shares)
+        first_registration(g, p, shares)
         _set(self.guarantees, key, g)
         self._register(p)
         outstanding = g.loan - g.repaid - g.defaulted      # as _refresh has it, to the digit
@@ -247,8 +195,8 @@ class Book:
 
     def _refresh(self, g: Guarantee, d: NewGuarantee) -> None:
         """Move the aggregates by what this guarantee's outstanding and liability changed."""
-        outstanding, liability = _figures(g)
-        self._count(g, d, outstanding, liability, _position(g, d, outstanding))
+        outstanding, liability = figures(g)
+        self._count(g, d, outstanding, liability, position(g, d, outstanding))
 
     def _count(self, g: Guarantee, d: NewGuarantee, outstanding: Decimal, liability: Decimal,
                now: tuple) -> None:
@@ -327,101 +275,3 @@ def _minus(a: tuple, b: tuple) -> tuple:
 assert len(NO_POSITION) == 7, "_plus and _minus spell out an open-book count"
 
 
-def _figures(g: Guarantee) -> tuple[Decimal, Decimal]:
-    """What a registered guarantee counts in the totals: its outstanding and its liability,
-    nothing once settled."""
-    if g.settled or g.registered <= 0:
-        return ZERO, ZERO
-    outstanding = g.loan - g.repaid - g.defaulted
-    return outstanding, _liability(g, outstanding)
-
-
-def _liability(g: Guarantee, outstanding: Decimal) -> Decimal:
-    """融资担保责任余额 of an active guarantee: guaranteed × outstanding ÷ loan."""
-    loan = g.loan
-    if loan <= 0:
-        return ZERO
-    if outstanding == loan:              # nothing repaid: exactly the guaranteed amount
-        return g.guaranteed
-    return round_fen(g.guaranteed * outstanding / loan)
-
-
-def _position(g: Guarantee, d: NewGuarantee, outstanding: Decimal) -> tuple:
-    """What a guarantee with this ``outstanding`` (ZERO once settled or withdrawn) adds to the
-    open book: (group key, (1, outstanding, exposures)), or () if nothing."""
-    if outstanding <= 0:
-        return ()
-    weights = g.exposure_weights
-    if g.weight_total == outstanding and any(weights.values()):
-        exposures = _BY_PARTY(weights)
-    elif not any(weights.values()):
-        exposures = NO_EXPOSURES
-    else:
-        exposures = _BY_PARTY(allocate(outstanding, weights, TIE_ORDER))
-    return (g.member_id, d.bank_id, d.product._value_, d.city), (1, outstanding, *exposures)
-
-
-def advance(g: Guarantee, p: Posting) -> None:
-    """One posting's effect on its own guarantee (the Book adds what it does to the totals)."""
-    kind = p.kind
-    if kind is Kind.REGISTER:
-        _advance_register(g, p)
-    elif kind is Kind.REPAY:
-        g.repaid += p.signed(p.principal)
-        if p.settled:
-            g.settled = p.sign > 0
-    elif kind is Kind.DEFAULT:
-        g.defaulted += p.signed(p.principal)
-        g.lost = g.bore
-        for party in PARTIES:
-            g.lost[party] += p.signed(p.shares.get(party, ZERO))
-    else:
-        g.recovered += p.signed(p.principal)
-        g.got = g.recovered_by
-        for party in PARTIES:
-            g.got[party] += p.signed(p.shares.get(party, ZERO))
-
-
-def _advance_register(g: Guarantee, p: Posting) -> None:
-    detail = p.detail
-    assert detail is not None, "a registration carries its guarantee"
-    shares = _shares(p)
-    if g.registered == 0 and p.sign > 0 and not g.loan and not any(g.exposure_weights.values()):
-        _first_registration(g, p, shares)
-        return
-    g.registered += p.sign
-    g.loan += p.signed(p.principal)
-    g.guaranteed += p.signed(detail.guaranteed_amount)
-    weights = g.exposure_weights
-    for party, share in zip(PARTIES, shares):
-        weights[party] += p.signed(share)
-    g.weight_total = sum(weights.values(), ZERO)
-    if p.sign > 0:
-        g.detail = detail
-        g.settled = False
-
-
-def _shares(p: Posting) -> tuple[Decimal, ...]:
-    """A posting's share for each party, in PARTIES order, 0.00 where it has none."""
-    return tuple(map(p.shares.get, PARTIES, NO_EXPOSURES))
-
-
-def _first_registration(g: Guarantee, p: Posting, shares: tuple[Decimal, ...]) -> None:
-    """A guarantee's first registration: its figures are the posting's (a night holds many of
-    these; ``Book._open`` and a replay both come here)."""
-    g.registered, g.loan, g.guaranteed = 1, p.principal, p.detail.guaranteed_amount
-    g.exposure_weights = dict(zip(PARTIES, shares))
-    g.weight_total = sum(shares, ZERO)
-    g.detail, g.settled = p.detail, False
-
-
-def restore(member_id: str, guarantee_id: str, postings: list[Posting]) -> Guarantee:
-    """A guarantee as its stored postings (oldest first) leave it, with the figures the Book
-    counted for it in its totals: what a full replay would hold for it."""
-    g = Guarantee(member_id, guarantee_id)
-    for p in postings:
-        advance(g, p)
-    if g.detail is not None:
-        g.open_principal, g.liability = _figures(g)
-        g.position = _position(g, g.detail, g.open_principal)
-    return g

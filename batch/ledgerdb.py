@@ -22,7 +22,8 @@ from sqlalchemy import delete, insert, select, text
 from sqlalchemy.engine import Connection
 
 from . import codec
-from .ledger import Book, Guarantee, restore
+from .guarantee import Guarantee, restore
+from .ledger import Book
 from .model import Posting
 from .outcome import ACCEPTED, PARTIAL
 from .tables import (borrower_totals, contract_members, files, member_banks,

@@ -15,6 +15,7 @@ LAYERS = [
     {"read", "grid", "params", "intake"},
     {"rules"},
     {"validate"},
+    {"guarantee"},
     {"ledger", "fund", "codec"},
     {"process"},
     {"tables", "ledgerdb", "store"},
