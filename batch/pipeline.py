@@ -331,7 +331,7 @@ def publish(run: Run, outcome: RunOutcome, night: Night) -> None:
     fault("run.json")
     store.finish_run(run.conn, store.RunRecord(
         outcome.run_id, outcome.run_date, outcome.started_at, outcome.finished_at,
-        outcome.filings, tuple(night.fund_moves), tuple(night.claim_changes)))
+        outcome.filings, tuple(night.fund_moves), tuple(night.claim_changes), night.fund.claims))
 
 
 def _place_outputs(run: Run, outcome: RunOutcome) -> None:

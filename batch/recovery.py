@@ -22,10 +22,11 @@ PARTIAL = ".partial"
 def finish_committed(home: Home, engine, ready: list[intake.Incoming]
                      ) -> tuple[list[str], list[intake.Incoming]]:
     """Complete crashed runs; returns their ids and the inbox files still to be taken."""
-    committed = store.run_ids(engine)
+    partials = {folder: folder.name[1:-len(PARTIAL)]
+                for folder in sorted(home.outbox.glob(f".*{PARTIAL}"))}
+    committed = store.committed(engine, list(partials.values()))
     finished = []
-    for folder in sorted(home.outbox.glob(f".*{PARTIAL}")):
-        run_id = folder.name[1:-len(PARTIAL)]
+    for folder, run_id in partials.items():
         if run_id in committed:
             os.replace(folder, home.outbox / run_id)
             finished.append(run_id)

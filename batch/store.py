@@ -26,8 +26,9 @@ from .ledgerdb import StoredBook, bulk_insert
 from .model import PARTIES, Claim, FundMove, Kind, Posting, Product, Source
 from .money import ZERO
 from .outcome import ACCEPTED, PARTIAL, FilingOutcome
-from .tables import (BALANCE_TABLES, claims, files, fund_moves, member_totals, meta,  # noqa: F401
-                     position_totals, postings, runs, withdrawn)
+from .tables import (BALANCE_TABLES, FUND_TABLES, claims, files, fund_days,  # noqa: F401
+                     fund_moves, member_totals, meta, pending_claims, position_totals, postings,
+                     runs, withdrawn)
 
 LABELS = {k.value: k.label for k in Kind}
 UNKNOWN = "（未知）"
@@ -59,20 +60,31 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _migrate(engine: Engine) -> None:
-    """A ledger written before the balance tables existed: add the new columns, derive the
-    balances from its postings once."""
+    """A ledger written by an earlier version: add the new columns and indexes, derive the
+    balances from its postings and the fund's state from its movements and claims, once."""
     have = {c["name"] for c in inspect(engine).get_columns("postings")}
     missing = [c for c in ADDED_COLUMNS["postings"] if c.split()[0] not in have]
     with engine.begin() as conn:
         for column in missing:
             conn.execute(text(f"ALTER TABLE postings ADD COLUMN {column}"))
-        empty = conn.execute(select(member_totals.c.member_id).limit(1)).first() is None
-        if empty and conn.execute(select(postings.c.id).limit(1)).first() is not None:
+        for table in meta.sorted_tables:          # create_all adds only whole tables
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
+        if _empty(conn, member_totals) and not _empty(conn, postings):
             rebuild(conn)
+        elif all(_empty(conn, t) for t in FUND_TABLES) and not (
+                _empty(conn, fund_moves) and _empty(conn, claims)):
+            _write_fund(conn, *derive_fund(conn))
+
+
+def _empty(conn: Connection, table) -> bool:
+    return conn.execute(select(literal(1)).select_from(table).limit(1)).first() is None
 
 
 def rebuild(conn: Connection) -> None:
-    """Derive every balance again from the postings alone, oldest first (a full replay)."""
+    """Derive every balance again from the record alone: the fund's state from its movements
+    and claims, the Book's totals from the postings, oldest first (a full replay)."""
+    _write_fund(conn, *derive_fund(conn))
     for table in BALANCE_TABLES:
         conn.execute(delete(table))
     stored = StoredBook(conn)
@@ -148,8 +160,37 @@ def _input_keys(conn: Connection) -> set[str]:
 
 
 def _fund(conn: Connection) -> Fund:
-    """The balance and the claims still waiting, summed in SQL."""
-    balance = yuan(conn.execute(select(func.sum(fund_moves.c.amount))).scalar())
+    """The balance (the days' net movements summed) and the claims still waiting, oldest first,
+    as the last run left them: a night reads one row a day and one a waiting claim, never the
+    movements."""
+    balance = yuan(conn.execute(select(func.sum(fund_days.c.net))).scalar())
+    c = pending_claims.c
+    q = select(c.claim_id, c.on, c.member_id, c.guarantee_id, c.amount, c.unpaid, c.sha256,
+               c.file, c.sheet, c.row).order_by(c.seq)
+    return Fund(balance, tuple(_claim(r, r.amount, r.unpaid) for r in conn.execute(q)))
+
+
+def _claim(r, amount: int, unpaid: int) -> Claim:
+    source = Source(r.sha256, r.file, r.sheet, r.row) if r.sha256 else None
+    return Claim(r.claim_id, r.on, r.member_id, r.guarantee_id, yuan(amount), yuan(unpaid),
+                 source)
+
+
+def _history(conn: Connection) -> list[tuple[date, Decimal]]:
+    """The balance at the end of every day that had a movement."""
+    balance, out = ZERO, []
+    for on, net in conn.execute(select(fund_days.c.on, fund_days.c.net).order_by(fund_days.c.on)):
+        balance += yuan(net)
+        out.append((on, balance))
+    return out
+
+
+def derive_fund(conn: Connection) -> tuple[list[tuple[date, int]], list[Claim]]:
+    """The fund's state from the record alone, in SQL over every movement and claim: each day's
+    net movement in fen, and the claims still waiting, oldest first (a claim's rows summed, less
+    what was paid on it). What the kept state must always equal (the tests hold it to this)."""
+    days = conn.execute(select(fund_moves.c.on, func.sum(fund_moves.c.amount))
+                        .group_by(fund_moves.c.on).order_by(fund_moves.c.on)).all()
     paid = (select(fund_moves.c.claim_id, func.sum(fund_moves.c.amount).label("paid"))
             .where(fund_moves.c.claim_id.is_not(None)).group_by(fund_moves.c.claim_id)
             .subquery())
@@ -162,23 +203,35 @@ def _fund(conn: Connection) -> Fund:
          .join(claims, claims.c.id == owed.c.first)
          .outerjoin(paid, paid.c.claim_id == owed.c.claim_id)
          .where(owed.c.amount + func.coalesce(paid.c.paid, 0) > 0).order_by(owed.c.first))
-    waiting = []
-    for r in conn.execute(q):
-        source = Source(r.sha256, r.file, r.sheet, r.row) if r.sha256 else None
-        waiting.append(Claim(r.claim_id, r.on, r.member_id, r.guarantee_id, yuan(r.amount),
-                             yuan(r.amount + r.paid), source))
-    return Fund(balance, tuple(waiting))
+    waiting = [_claim(r, r.amount, r.amount + r.paid) for r in conn.execute(q)]
+    return [(on, net) for on, net in days], waiting
 
 
-def _history(conn: Connection) -> list[tuple[date, Decimal]]:
-    """The balance at the end of every day that had a movement."""
-    q = select(fund_moves.c.on, func.sum(fund_moves.c.amount)).group_by(fund_moves.c.on) \
-        .order_by(fund_moves.c.on)
-    balance, out = ZERO, []
-    for on, amount in conn.execute(q):
-        balance += yuan(amount)
-        out.append((on, balance))
-    return out
+def _write_fund(conn: Connection, days: list[tuple[date, int]], waiting: Sequence[Claim]) -> None:
+    """The fund's kept state replaced whole (a derivation, or a ledger that had none)."""
+    conn.execute(delete(fund_days))
+    _insert(conn, fund_days, [{"on": on, "net": net} for on, net in days])
+    _write_waiting(conn, waiting)
+
+
+def _write_waiting(conn: Connection, waiting: Sequence[Claim]) -> None:
+    """The 待补偿 queue as it now stands, in its order (it is short: money pays it first)."""
+    conn.execute(delete(pending_claims))
+    _insert(conn, pending_claims, [pending_row(seq, c) for seq, c in enumerate(waiting, 1)])
+
+
+def _add_days(conn: Connection, moves: Sequence[FundMove]) -> None:
+    """A run's movements added to the nets of their days (a few days a night)."""
+    nets: dict[date, int] = {}
+    for m in moves:
+        nets[m.on] = nets.get(m.on, 0) + fen(m.amount)
+    if not nets:
+        return
+    on = fund_days.c.on
+    held = dict(conn.execute(select(on, fund_days.c.net).where(on.in_(list(nets)))).all())
+    conn.execute(delete(fund_days).where(on.in_(list(nets))))
+    _insert(conn, fund_days, [{"on": day, "net": held.get(day, 0) + net}
+                              for day, net in sorted(nets.items())])
 
 
 # ---- saving ----------------------------------------------------------------------------
@@ -201,6 +254,14 @@ def claim_row(c: Claim, amount: Decimal, run_id: str) -> dict:
             "sheet": s.sheet if s else None, "row": s.row if s else None}
 
 
+def pending_row(seq: int, c: Claim) -> dict:
+    s = c.source
+    return {"seq": seq, "claim_id": c.claim_id, "on": c.on, "member_id": c.member_id,
+            "guarantee_id": c.guarantee_id, "amount": fen(c.amount), "unpaid": fen(c.unpaid),
+            "sha256": s.sha256 if s else None, "file": s.file if s else None,
+            "sheet": s.sheet if s else None, "row": s.row if s else None}
+
+
 def file_row(f: FilingOutcome, run_id: str) -> dict:
     return {"run_id": run_id, "sha256": f.filing.sha256, "name": f.path,
             "member_id": f.member_id, "period": f.period, "kind": f.kind, "status": f.status,
@@ -216,6 +277,7 @@ class RunRecord:
     filings: tuple[FilingOutcome, ...]
     fund_moves: tuple[tuple[FundMove, str | None], ...]    # with the reference input key, if any
     claim_changes: tuple[tuple[Claim, Decimal], ...]        # +amount created, -rest withdrawn
+    waiting: tuple[Claim, ...]                              # the 待补偿 queue after the run
 
 
 def post_filing(conn: Connection, stored: StoredBook, book: Book, f: FilingOutcome,
@@ -256,12 +318,15 @@ def attributes(book: Book, p) -> tuple | None:
 
 
 def finish_run(conn: Connection, record: RunRecord) -> None:
-    """The run's own line, its fund movements and claims: the last rows before the commit."""
+    """The run's own line, its fund movements and claims, and the fund's state they leave: the
+    last rows before the commit."""
     conn.execute(insert(runs), [{"run_id": record.run_id, "run_date": record.run_date,
                                  "started_at": record.started_at.isoformat(),
                                  "finished_at": record.finished_at.isoformat()}])
     _insert(conn, fund_moves, [move_row(m, record.run_id, k) for m, k in record.fund_moves])
     _insert(conn, claims, [claim_row(c, a, record.run_id) for c, a in record.claim_changes])
+    _add_days(conn, [m for m, _key in record.fund_moves])
+    _write_waiting(conn, record.waiting)
 
 
 def save_run(engine: Engine, record: RunRecord) -> None:
@@ -332,9 +397,13 @@ def last_run_date(engine: Engine) -> date | None:
         return conn.execute(select(func.max(runs.c.run_date))).scalar()
 
 
-def run_ids(engine: Engine) -> set[str]:
+def committed(engine: Engine, run_ids: Sequence[str]) -> set[str]:
+    """Which of these runs the ledger holds (committed), asked by key."""
+    if not run_ids:
+        return set()
     with engine.connect() as conn:
-        return {r.run_id for r in conn.execute(select(runs.c.run_id))}
+        q = select(runs.c.run_id).where(runs.c.run_id.in_(list(run_ids)))
+        return {r.run_id for r in conn.execute(q)}
 
 
 def recorded_destinations(engine: Engine, keys: list[tuple[str, str]]

@@ -4,12 +4,14 @@ it touches). Beside them the *balances* keep the Book's running totals that span
 keyed as the checks ask for them (per borrower, member and borrower, member, member and bank,
 member and product, contract, and the open book by member, bank, product and city): each run
 rewrites the keys it changed, in the same transaction as the postings that changed them.
-``store.rebuild`` derives them again from the postings alone.
+The fund's state is kept the same way: each day's net movement (the balance and its history)
+and the queue of claims still waiting. ``store.rebuild`` derives all of them again from the
+record alone.
 """
 from __future__ import annotations
 
 from sqlalchemy import (BigInteger, Boolean, Column, Date, Index, Integer, MetaData, String, Table,
-                        Text)
+                        Text, text)
 
 from .model import PARTIES
 
@@ -78,7 +80,11 @@ fund_moves = Table("fund_moves", meta,
                    Column("member_id", String(40)), Column("guarantee_id", String(80)),
                    Column("sha256", String(64)), Column("file", Text), Column("sheet", String(20)),
                    Column("row", Integer), Column("claim_id", String(200), index=True),
-                   Column("note", Text), Column("input_key", Text))
+                   Column("note", Text), Column("input_key", Text),
+                   # finance's inputs already posted (a handful among millions of claim moves)
+                   Index("ix_fund_moves_input_key", "input_key",
+                         sqlite_where=text("input_key IS NOT NULL"),
+                         postgresql_where=text("input_key IS NOT NULL")))
 
 claims = Table("claims", meta,
                Column("id", Integer, primary_key=True, autoincrement=True),
@@ -135,3 +141,21 @@ position_totals = _balance("position_totals",
 
 BALANCE_TABLES = (borrower_totals, member_borrowers, member_totals, member_banks,
                   member_products, contract_members, position_totals)
+
+
+# ---- the fund's running state: derived from fund_moves and claims (store.derive_fund) -------
+
+fund_days = _balance("fund_days",
+                     Column("on", Date, primary_key=True),
+                     _money("net"))           # the day's movements summed: in less what went out
+
+pending_claims = Table("pending_claims", meta,                     # the 待补偿 queue after a run
+                       Column("seq", Integer, primary_key=True),   # oldest first
+                       Column("claim_id", String(200), nullable=False),
+                       Column("on", Date, nullable=False),
+                       Column("member_id", String(40)), Column("guarantee_id", String(80)),
+                       _money("amount"), _money("unpaid"),
+                       Column("sha256", String(64)), Column("file", Text),
+                       Column("sheet", String(20)), Column("row", Integer))
+
+FUND_TABLES = (fund_days, pending_claims)

@@ -76,9 +76,11 @@ def ledger(root: Path) -> dict:
     drop = {"id", "seq", "run_id", "started_at", "finished_at"}
     out = {}
     with engine.connect() as conn:
-        for table in ("runs", "files", "postings", "fund_moves", "claims", "withdrawn"):
+        for table in ("runs", "files", "postings", "fund_moves", "claims", "withdrawn",
+                      "fund_days", "pending_claims"):
             rows = [tuple((k, v) for k, v in r._mapping.items() if k not in drop)
-                    for r in conn.execute(text(f"select * from {table} order by rowid"))]
+                    for r in conn.execute(text(f"select * from {table} order by "
+                                               + ('"on"' if table == "fund_days" else "rowid")))]
             out[table] = rows
     return out
 

@@ -17,7 +17,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batch.reports import fastxlsx
-from batch.reports import deflated
 from batch.reports.deflated import PART_HEAD, Deflated, crc32_combine, write_member, write_part
 from batch.reports.fastxlsx import render_rows
 from batch.reports.xlsx import text_width

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 from sqlalchemy import func, select
 
 from batch import store
-from batch.model import Party
+from batch.model import FundKind, Party
 from batch.process import Night
 from builders import default, new, night, post, recover, repay
 from test_parallel import balances
@@ -18,7 +18,8 @@ def save(engine, n: Night, outcomes, run_id: str) -> None:
     placed = [replace(o, destination=f"archive/{o.path}", receipt=f"回执/{o.path}") for o in outcomes]
     store.save_run(engine, store.RunRecord(run_id, n.run_date, datetime(2026, 3, 1, 2),
                                            datetime(2026, 3, 1, 2, 1), tuple(placed),
-                                           tuple(n.fund_moves), tuple(n.claim_changes)))
+                                           tuple(n.fund_moves), tuple(n.claim_changes),
+                                           n.fund.claims))
 
 
 def test_saved_night_reloads_to_the_same_book(tmp_path):
@@ -112,3 +113,78 @@ def test_a_ledger_with_rowid_balance_tables_keeps_the_same_books(tmp_path):
     old, new_ = store.load(engines["old"]), store.load(engines["new"])
     assert old.book.member_liability("M001") == new_.book.member_liability("M001")
     assert old.book.guarantee("M001", "G2").outstanding == D("400000.00")
+
+
+def kept_fund(engine) -> tuple[list, list]:
+    """The fund's state as the ledger keeps it: each day's net in fen, the waiting claims."""
+    with engine.connect() as conn:
+        days = [tuple(r) for r in conn.execute(select(store.fund_days).order_by(store.fund_days.c.on))]
+    fund = store.load_fund(engine)
+    return days, list(fund.claims)
+
+
+def derived_fund(engine) -> tuple[list, list]:
+    with engine.connect() as conn:
+        days, waiting = store.derive_fund(conn)
+    return [tuple(d) for d in days], waiting
+
+
+def test_the_funds_kept_state_is_what_its_movements_and_claims_derive(tmp_path):
+    """Each night keeps the fund's balance by day and its 待补偿 queue beside the movements (so a
+    night never sums them all); after nights that pay in part, pay a waiting claim from new
+    money, and take in a back-dated finance input, the kept state equals a derivation from the
+    movements and claims alone."""
+    engine = store.open_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    n = night(fund="100000.00")
+    save(engine, n, [post(n, new("G1", loan="1000000.00"), new("G2", row=3, loan="500000.00",
+                                                                 borrower=2)),
+                     post(n, default("G1", "1000000.00"), name="b.xlsx")], "r1")
+    days, waiting = kept_fund(engine)
+    assert (days, waiting) == derived_fund(engine)
+    assert days == [(n.run_date, 0)]                   # 100,000.00 in, 100,000.00 paid out
+    assert [(c.amount, c.unpaid) for c in waiting] == [(D("150000.00"), D("50000.00"))]
+
+    loaded = store.load(engine)
+    n2 = Night(n.params, loaded.book, loaded.fund, date(2026, 11, 28))
+    n2.receive(FundKind.CONTRIBUTION, D("20000.00"), on=date(2026, 11, 20))   # back-dated
+    save(engine, n2, [post(n2, recover("G1", "100000.00"), name="c.xlsx")], "r2")
+    days, waiting = kept_fund(engine)
+    assert (days, waiting) == derived_fund(engine)
+    # 20,000 in on 11-20 and 15,000 recovered on 11-28, each paid to the waiting claim at once
+    assert days == [(date(2026, 11, 20), 0), (n.run_date, 0), (date(2026, 11, 28), 0)]
+    assert [c.unpaid for c in waiting] == [D("15000.00")]
+    assert store.load_fund(engine) == n2.fund
+
+    loaded = store.load(engine)
+    n3 = Night(n.params, loaded.book, loaded.fund, date(2026, 11, 29))
+    n3.receive(FundKind.CONTRIBUTION, D("40000.00"), on=date(2026, 11, 21))   # between days held
+    save(engine, n3, [], "r3")
+    days, waiting = kept_fund(engine)
+    assert (days, waiting) == derived_fund(engine) and waiting == []
+    assert days[1] == (date(2026, 11, 21), 2500000)             # 40,000 in, 15,000 paid out
+    assert store.load(engine).fund_history == [
+        (date(2026, 11, 20), D("0.00")), (date(2026, 11, 21), D("25000.00")),
+        (n.run_date, D("25000.00")), (date(2026, 11, 28), D("25000.00"))]
+    assert store.load_fund(engine) == n3.fund
+
+
+def test_a_ledger_from_before_the_kept_fund_state_derives_it_once(tmp_path):
+    """A ledger whose fund tables are empty though it holds movements and claims (made by an
+    earlier version) gets them derived when it is opened, and loads the same fund."""
+    db = tmp_path / "ledger.db"
+    engine = store.open_engine(f"sqlite:///{db}")
+    n = night(fund="100000.00")
+    save(engine, n, [post(n, new("G1", loan="1000000.00")),
+                     post(n, default("G1", "1000000.00"), name="b.xlsx")], "r1")
+    before = store.load_fund(engine)
+    with engine.begin() as conn:
+        for table in store.FUND_TABLES:
+            conn.execute(table.delete())
+        conn.exec_driver_sql("DROP INDEX ix_fund_moves_input_key")
+    engine.dispose()
+    again = store.open_engine(f"sqlite:///{db}")
+    assert store.load_fund(again) == before and before.pending == D("50000.00")
+    assert kept_fund(again) == derived_fund(again)
+    with again.connect() as conn:
+        names = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "ix_fund_moves_input_key" in names
