@@ -14,7 +14,7 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Sequence
 
-from .model import PARTIES, Kind, NewGuarantee, Posting, Product, Source, Where
+from .model import PARTIES, Claim, FundMove, Kind, NewGuarantee, Posting, Product, Source, Where
 from .money import FEN, ZERO
 
 _DECIMALS = ("loan_amount", "guaranteed_amount", "fee_rate", "reguarantor_share", "counter_amount")
@@ -160,3 +160,31 @@ def position_row(key: tuple, totals: tuple) -> tuple:
     """Values for POSITION_COLUMNS."""
     count, *amounts = totals
     return (*key, count, *fens(amounts))
+
+
+# ---- the fund's movements and claims ------------------------------------------------------
+
+def source_columns(s: Source | None) -> dict:
+    """Where a movement or claim was filed (none for finance's own inputs)."""
+    if s is None:
+        return {"sha256": None, "file": None, "sheet": None, "row": None}
+    return {"sha256": s.sha256, "file": s.file, "sheet": s.sheet, "row": s.row}
+
+
+def move_row(m: FundMove, run_id: str, input_key: str | None) -> dict:
+    return {"run_id": run_id, "on": m.on, "kind": m.kind.value, "amount": fen(m.amount),
+            "balance_after": fen(m.balance_after), "member_id": m.member_id,
+            "guarantee_id": m.guarantee_id, **source_columns(m.source),
+            "claim_id": m.claim_id or None, "note": m.note, "input_key": input_key}
+
+
+def claim_row(c: Claim, amount: Decimal, run_id: str) -> dict:
+    return {"run_id": run_id, "claim_id": c.claim_id, "on": c.on, "member_id": c.member_id,
+            "guarantee_id": c.guarantee_id, "amount": fen(amount), **source_columns(c.source)}
+
+
+def pending_row(seq: int, c: Claim) -> dict:
+    """A waiting claim as the 待补偿 queue keeps it, ``seq`` its place (oldest first)."""
+    return {"seq": seq, "claim_id": c.claim_id, "on": c.on, "member_id": c.member_id,
+            "guarantee_id": c.guarantee_id, "amount": fen(c.amount), "unpaid": fen(c.unpaid),
+            **source_columns(c.source)}

@@ -322,6 +322,12 @@ def upsert(conn: Connection, table, names: Sequence[str], rows: Iterable[tuple])
             conn.execute(insert(table), mapped)
 
 
+def insert_rows(conn: Connection, table, rows: list[dict]) -> None:
+    """A few rows through SQLAlchemy Core (none: no statement)."""
+    if rows:
+        conn.execute(insert(table), rows)
+
+
 def bulk_insert(conn: Connection, table, names: Sequence[str], rows: Iterable[tuple]) -> None:
     """Many rows of values for the columns ``names``, a batch per executemany (on SQLite straight
     through the driver: the Core path costs ~4× more per row, which matters at a million

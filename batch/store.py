@@ -18,13 +18,12 @@ from sqlalchemy import (bindparam, create_engine, delete, event, func, insert, i
                         text)
 from sqlalchemy.engine import Connection, Engine
 
-from . import codec
+from . import codec, funddb
 from .codec import fen, yuan  # noqa: F401  (re-exported: money as stored)
 from .fund import Fund
 from .ledger import Book
-from .ledgerdb import StoredBook, bulk_insert
-from .model import PARTIES, Claim, FundMove, Kind, Posting, Product, Source
-from .money import ZERO
+from .ledgerdb import StoredBook, bulk_insert, insert_rows
+from .model import PARTIES, Claim, FundMove, Kind, Posting, Product
 from .outcome import ACCEPTED, PARTIAL, FilingOutcome
 from .tables import (BALANCE_TABLES, FUND_TABLES, claims, files, fund_days,  # noqa: F401
                      fund_moves, member_totals, meta, pending_claims, position_totals, postings,
@@ -74,7 +73,7 @@ def _migrate(engine: Engine) -> None:
             rebuild(conn)
         elif all(_empty(conn, t) for t in FUND_TABLES) and not (
                 _empty(conn, fund_moves) and _empty(conn, claims)):
-            _write_fund(conn, *derive_fund(conn))
+            funddb.replace(conn, *funddb.derive(conn))
 
 
 def _empty(conn: Connection, table) -> bool:
@@ -84,7 +83,7 @@ def _empty(conn: Connection, table) -> bool:
 def rebuild(conn: Connection) -> None:
     """Derive every balance again from the record alone: the fund's state from its movements
     and claims, the Book's totals from the postings, oldest first (a full replay)."""
-    _write_fund(conn, *derive_fund(conn))
+    funddb.replace(conn, *funddb.derive(conn))
     for table in BALANCE_TABLES:
         conn.execute(delete(table))
     stored = StoredBook(conn)
@@ -150,117 +149,12 @@ def load(engine: Engine) -> Loaded:
 
 def load_on(conn: Connection) -> Loaded:
     stored = StoredBook(conn)
-    return Loaded(stored.book(), _fund(conn), Posted(conn), _input_keys(conn), _history(conn),
+    return Loaded(stored.book(), funddb.fund(conn), Posted(conn), funddb.input_keys(conn),
+                  funddb.history(conn),
                   stored)
 
 
-def _input_keys(conn: Connection) -> set[str]:
-    q = select(fund_moves.c.input_key).where(fund_moves.c.input_key.is_not(None))
-    return {r.input_key for r in conn.execute(q)}
-
-
-def _fund(conn: Connection) -> Fund:
-    """The balance (the days' net movements summed) and the claims still waiting, oldest first,
-    as the last run left them: a night reads one row a day and one a waiting claim, never the
-    movements."""
-    balance = yuan(conn.execute(select(func.sum(fund_days.c.net))).scalar())
-    c = pending_claims.c
-    q = select(c.claim_id, c.on, c.member_id, c.guarantee_id, c.amount, c.unpaid, c.sha256,
-               c.file, c.sheet, c.row).order_by(c.seq)
-    return Fund(balance, tuple(_claim(r, r.amount, r.unpaid) for r in conn.execute(q)))
-
-
-def _claim(r, amount: int, unpaid: int) -> Claim:
-    source = Source(r.sha256, r.file, r.sheet, r.row) if r.sha256 else None
-    return Claim(r.claim_id, r.on, r.member_id, r.guarantee_id, yuan(amount), yuan(unpaid),
-                 source)
-
-
-def _history(conn: Connection) -> list[tuple[date, Decimal]]:
-    """The balance at the end of every day that had a movement."""
-    balance, out = ZERO, []
-    for on, net in conn.execute(select(fund_days.c.on, fund_days.c.net).order_by(fund_days.c.on)):
-        balance += yuan(net)
-        out.append((on, balance))
-    return out
-
-
-def derive_fund(conn: Connection) -> tuple[list[tuple[date, int]], list[Claim]]:
-    """The fund's state from the record alone, in SQL over every movement and claim: each day's
-    net movement in fen, and the claims still waiting, oldest first (a claim's rows summed, less
-    what was paid on it). What the kept state must always equal (the tests hold it to this)."""
-    days = conn.execute(select(fund_moves.c.on, func.sum(fund_moves.c.amount))
-                        .group_by(fund_moves.c.on).order_by(fund_moves.c.on)).all()
-    paid = (select(fund_moves.c.claim_id, func.sum(fund_moves.c.amount).label("paid"))
-            .where(fund_moves.c.claim_id.is_not(None)).group_by(fund_moves.c.claim_id)
-            .subquery())
-    owed = (select(claims.c.claim_id, func.min(claims.c.id).label("first"),
-                   func.sum(claims.c.amount).label("amount"))
-            .group_by(claims.c.claim_id).subquery())
-    q = (select(owed.c.claim_id, owed.c.amount, func.coalesce(paid.c.paid, 0).label("paid"),
-                claims.c.on, claims.c.member_id, claims.c.guarantee_id, claims.c.sha256,
-                claims.c.file, claims.c.sheet, claims.c.row)
-         .join(claims, claims.c.id == owed.c.first)
-         .outerjoin(paid, paid.c.claim_id == owed.c.claim_id)
-         .where(owed.c.amount + func.coalesce(paid.c.paid, 0) > 0).order_by(owed.c.first))
-    waiting = [_claim(r, r.amount, r.amount + r.paid) for r in conn.execute(q)]
-    return [(on, net) for on, net in days], waiting
-
-
-def _write_fund(conn: Connection, days: list[tuple[date, int]], waiting: Sequence[Claim]) -> None:
-    """The fund's kept state replaced whole (a derivation, or a ledger that had none)."""
-    conn.execute(delete(fund_days))
-    _insert(conn, fund_days, [{"on": on, "net": net} for on, net in days])
-    _write_waiting(conn, waiting)
-
-
-def _write_waiting(conn: Connection, waiting: Sequence[Claim]) -> None:
-    """The 待补偿 queue as it now stands, in its order (it is short: money pays it first)."""
-    conn.execute(delete(pending_claims))
-    _insert(conn, pending_claims, [pending_row(seq, c) for seq, c in enumerate(waiting, 1)])
-
-
-def _add_days(conn: Connection, moves: Sequence[FundMove]) -> None:
-    """A run's movements added to the nets of their days (a few days a night)."""
-    nets: dict[date, int] = {}
-    for m in moves:
-        nets[m.on] = nets.get(m.on, 0) + fen(m.amount)
-    if not nets:
-        return
-    on = fund_days.c.on
-    held = dict(conn.execute(select(on, fund_days.c.net).where(on.in_(list(nets)))).all())
-    conn.execute(delete(fund_days).where(on.in_(list(nets))))
-    _insert(conn, fund_days, [{"on": day, "net": held.get(day, 0) + net}
-                              for day, net in sorted(nets.items())])
-
-
 # ---- saving ----------------------------------------------------------------------------
-
-def move_row(m: FundMove, run_id: str, input_key: str | None) -> dict:
-    s = m.source
-    return {"run_id": run_id, "on": m.on, "kind": m.kind.value, "amount": fen(m.amount),
-            "balance_after": fen(m.balance_after), "member_id": m.member_id,
-            "guarantee_id": m.guarantee_id, "sha256": s.sha256 if s else None,
-            "file": s.file if s else None, "sheet": s.sheet if s else None,
-            "row": s.row if s else None, "claim_id": m.claim_id or None, "note": m.note,
-            "input_key": input_key}
-
-
-def claim_row(c: Claim, amount: Decimal, run_id: str) -> dict:
-    s = c.source
-    return {"run_id": run_id, "claim_id": c.claim_id, "on": c.on, "member_id": c.member_id,
-            "guarantee_id": c.guarantee_id, "amount": fen(amount),
-            "sha256": s.sha256 if s else None, "file": s.file if s else None,
-            "sheet": s.sheet if s else None, "row": s.row if s else None}
-
-
-def pending_row(seq: int, c: Claim) -> dict:
-    s = c.source
-    return {"seq": seq, "claim_id": c.claim_id, "on": c.on, "member_id": c.member_id,
-            "guarantee_id": c.guarantee_id, "amount": fen(c.amount), "unpaid": fen(c.unpaid),
-            "sha256": s.sha256 if s else None, "file": s.file if s else None,
-            "sheet": s.sheet if s else None, "row": s.row if s else None}
-
 
 def file_row(f: FilingOutcome, run_id: str) -> dict:
     return {"run_id": run_id, "sha256": f.filing.sha256, "name": f.path,
@@ -323,10 +217,9 @@ def finish_run(conn: Connection, record: RunRecord) -> None:
     conn.execute(insert(runs), [{"run_id": record.run_id, "run_date": record.run_date,
                                  "started_at": record.started_at.isoformat(),
                                  "finished_at": record.finished_at.isoformat()}])
-    _insert(conn, fund_moves, [move_row(m, record.run_id, k) for m, k in record.fund_moves])
-    _insert(conn, claims, [claim_row(c, a, record.run_id) for c, a in record.claim_changes])
-    _add_days(conn, [m for m, _key in record.fund_moves])
-    _write_waiting(conn, record.waiting)
+    insert_rows(conn, fund_moves, [codec.move_row(m, record.run_id, k) for m, k in record.fund_moves])
+    insert_rows(conn, claims, [codec.claim_row(c, a, record.run_id) for c, a in record.claim_changes])
+    funddb.keep(conn, [m for m, _key in record.fund_moves], record.waiting)
 
 
 def save_run(engine: Engine, record: RunRecord) -> None:
@@ -387,11 +280,6 @@ def open_book(conn: Connection) -> dict[str, list[tuple]]:
     return found
 
 
-def _insert(conn: Connection, table, rows: list[dict]) -> None:
-    if rows:
-        conn.execute(insert(table), rows)
-
-
 def last_run_date(engine: Engine) -> date | None:
     with engine.connect() as conn:
         return conn.execute(select(func.max(runs.c.run_date))).scalar()
@@ -434,4 +322,4 @@ def recent_runs(engine: Engine, limit: int = 10) -> list[dict]:
 
 def load_fund(engine: Engine) -> Fund:
     with engine.connect() as conn:
-        return _fund(conn)
+        return funddb.fund(conn)

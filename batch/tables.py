@@ -143,7 +143,7 @@ BALANCE_TABLES = (borrower_totals, member_borrowers, member_totals, member_banks
                   member_products, contract_members, position_totals)
 
 
-# ---- the fund's running state: derived from fund_moves and claims (store.derive_fund) -------
+# ---- the fund's running state: derived from fund_moves and claims (funddb.derive) --------
 
 fund_days = _balance("fund_days",
                      Column("on", Date, primary_key=True),

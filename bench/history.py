@@ -20,7 +20,7 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from batch import store  # noqa: E402
+from batch import funddb, store  # noqa: E402
 
 
 def build(db: Path, days: int, per_day: int) -> None:
@@ -69,7 +69,7 @@ def main() -> None:
             engine = store.open_engine(f"sqlite:///{db}")
             with engine.connect() as conn:
                 kept = best_of(store.load_on, conn)
-                derived = best_of(store.derive_fund, conn)
+                derived = best_of(funddb.derive, conn)
                 waiting = len(store.load_on(conn).fund.claims)
             engine.dispose()
             moves = args.days * per_day

@@ -18,7 +18,7 @@ LAYERS = [
     {"guarantee"},
     {"ledger", "fund", "codec"},
     {"process"},
-    {"tables", "ledgerdb", "store"},
+    {"tables", "ledgerdb", "funddb", "store"},
     {"summary"},
     {"reports"},
     {"lock", "runlog", "recovery", "parallel", "work", "behind"},

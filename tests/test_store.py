@@ -7,7 +7,7 @@ from decimal import Decimal as D
 
 from sqlalchemy import func, select
 
-from batch import store
+from batch import funddb, store, tables
 from batch.model import FundKind, Party
 from batch.process import Night
 from builders import default, new, night, post, recover, repay
@@ -118,14 +118,14 @@ def test_a_ledger_with_rowid_balance_tables_keeps_the_same_books(tmp_path):
 def kept_fund(engine) -> tuple[list, list]:
     """The fund's state as the ledger keeps it: each day's net in fen, the waiting claims."""
     with engine.connect() as conn:
-        days = [tuple(r) for r in conn.execute(select(store.fund_days).order_by(store.fund_days.c.on))]
+        days = [tuple(r) for r in conn.execute(select(tables.fund_days).order_by(tables.fund_days.c.on))]
     fund = store.load_fund(engine)
     return days, list(fund.claims)
 
 
 def derived_fund(engine) -> tuple[list, list]:
     with engine.connect() as conn:
-        days, waiting = store.derive_fund(conn)
+        days, waiting = funddb.derive(conn)
     return [tuple(d) for d in days], waiting
 
 
@@ -178,7 +178,7 @@ def test_a_ledger_from_before_the_kept_fund_state_derives_it_once(tmp_path):
                      post(n, default("G1", "1000000.00"), name="b.xlsx")], "r1")
     before = store.load_fund(engine)
     with engine.begin() as conn:
-        for table in store.FUND_TABLES:
+        for table in tables.FUND_TABLES:
             conn.execute(table.delete())
         conn.exec_driver_sql("DROP INDEX ix_fund_moves_input_key")
     engine.dispose()
