@@ -25,6 +25,7 @@ from .tables import claims, fund_days, fund_moves, pending_claims
 
 
 def input_keys(conn: Connection) -> set[str]:
+    """Finance's inputs already posted (found by their partial index, not among the claims)."""
     q = select(fund_moves.c.input_key).where(fund_moves.c.input_key.is_not(None))
     return {r.input_key for r in conn.execute(q)}
 
@@ -42,14 +43,15 @@ def fund(conn: Connection) -> Fund:
 
 def _claim(r, amount: int, unpaid: int) -> Claim:
     source = Source(r.sha256, r.file, r.sheet, r.row) if r.sha256 else None
-    return Claim(r.claim_id, r.on, r.member_id, r.guarantee_id, codec.yuan(amount), codec.yuan(unpaid),
-                 source)
+    return Claim(r.claim_id, r.on, r.member_id, r.guarantee_id, codec.yuan(amount),
+                 codec.yuan(unpaid), source)
 
 
 def history(conn: Connection) -> list[tuple[date, Decimal]]:
     """The balance at the end of every day that had a movement."""
     balance, out = ZERO, []
-    for on, net in conn.execute(select(fund_days.c.on, fund_days.c.net).order_by(fund_days.c.on)):
+    days = select(fund_days.c.on, fund_days.c.net).order_by(fund_days.c.on)
+    for on, net in conn.execute(days):
         balance += codec.yuan(net)
         out.append((on, balance))
     return out
@@ -88,7 +90,8 @@ def _write_waiting(conn: Connection, waiting: Sequence[Claim]) -> None:
     """The 待补偿 queue as it now stands, in its order (rewritten whole: a night holds all of it
     anyway, and money pays it first, so it stays short)."""
     conn.execute(delete(pending_claims))
-    insert_rows(conn, pending_claims, [codec.pending_row(seq, c) for seq, c in enumerate(waiting, 1)])
+    insert_rows(conn, pending_claims,
+                [codec.pending_row(seq, c) for seq, c in enumerate(waiting, 1)])
 
 
 def _add_days(conn: Connection, moves: Sequence[FundMove]) -> None:
@@ -102,7 +105,7 @@ def _add_days(conn: Connection, moves: Sequence[FundMove]) -> None:
     held = dict(conn.execute(select(on, fund_days.c.net).where(on.in_(list(nets)))).all())
     conn.execute(delete(fund_days).where(on.in_(list(nets))))
     insert_rows(conn, fund_days, [{"on": day, "net": held.get(day, 0) + net}
-                              for day, net in sorted(nets.items())])
+                                  for day, net in sorted(nets.items())])
 
 
 def keep(conn: Connection, moves: Sequence[FundMove], waiting: Sequence[Claim]) -> None:

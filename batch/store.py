@@ -217,8 +217,9 @@ def finish_run(conn: Connection, record: RunRecord) -> None:
     conn.execute(insert(runs), [{"run_id": record.run_id, "run_date": record.run_date,
                                  "started_at": record.started_at.isoformat(),
                                  "finished_at": record.finished_at.isoformat()}])
-    insert_rows(conn, fund_moves, [codec.move_row(m, record.run_id, k) for m, k in record.fund_moves])
-    insert_rows(conn, claims, [codec.claim_row(c, a, record.run_id) for c, a in record.claim_changes])
+    run_id = record.run_id
+    insert_rows(conn, fund_moves, [codec.move_row(m, run_id, k) for m, k in record.fund_moves])
+    insert_rows(conn, claims, [codec.claim_row(c, a, run_id) for c, a in record.claim_changes])
     funddb.keep(conn, [m for m, _key in record.fund_moves], record.waiting)
 
 

@@ -28,9 +28,9 @@ def build(db: Path, days: int, per_day: int) -> None:
     engine = store.open_engine(f"sqlite:///{db}")
     first = date(2020, 1, 1)
     with engine.begin() as conn:
-        conn.execute(insert(store.fund_moves), [{"run_id": "seed", "on": first, "kind": "期初余额",
-                                                 "amount": 10**13, "balance_after": 10**13,
-                                                 "input_key": "opening"}])
+        opening = {"run_id": "seed", "on": first, "kind": "期初余额", "amount": 10**13,
+                   "balance_after": 10**13, "input_key": "opening"}
+        conn.execute(insert(store.fund_moves), [opening])
         for day in range(days):
             on = first + timedelta(days=day)
             claims, moves = [], []

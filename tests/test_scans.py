@@ -45,8 +45,9 @@ def traced_night(root: Path, monkeypatch) -> dict[str, str]:
         return engine
 
     monkeypatch.setattr(store, "open_engine", open_engine)
-    (root / "outbox" / ".20990101-000000.partial").mkdir(parents=True)   # a crashed run's left-overs
-    outcome = pipeline.run_once(Home(root), date(2026, 3, 31), clock=lambda: datetime(2027, 1, 1, 2),
+    (root / "outbox" / ".20990101-000000.partial").mkdir(parents=True)   # a crashed run's rest
+    outcome = pipeline.run_once(Home(root), date(2026, 3, 31),
+                                clock=lambda: datetime(2027, 1, 1, 2),
                                 options=pipeline.Options(settle_seconds=0, workers=0))
     assert outcome.fund_moves and outcome.pending_claims == ()     # the fund paid claims tonight
     return seen

@@ -118,7 +118,8 @@ def test_a_ledger_with_rowid_balance_tables_keeps_the_same_books(tmp_path):
 def kept_fund(engine) -> tuple[list, list]:
     """The fund's state as the ledger keeps it: each day's net in fen, the waiting claims."""
     with engine.connect() as conn:
-        days = [tuple(r) for r in conn.execute(select(tables.fund_days).order_by(tables.fund_days.c.on))]
+        q = select(tables.fund_days).order_by(tables.fund_days.c.on)
+        days = [tuple(r) for r in conn.execute(q)]
     fund = store.load_fund(engine)
     return days, list(fund.claims)
 
@@ -186,5 +187,6 @@ def test_a_ledger_from_before_the_kept_fund_state_derives_it_once(tmp_path):
     assert store.load_fund(again) == before and before.pending == D("50000.00")
     assert kept_fund(again) == derived_fund(again)
     with again.connect() as conn:
-        names = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        q = "SELECT name FROM sqlite_master WHERE type = 'index'"
+        names = {r[0] for r in conn.exec_driver_sql(q)}
     assert "ix_fund_moves_input_key" in names
