@@ -5,33 +5,70 @@ night makes them, and never reads a guarantee.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
+from typing import Sequence
 
 from .model import Claim, FundKind, FundMove, Source
 from .money import ZERO
 
-@dataclass(frozen=True, slots=True)
 class Fund:
     """The compensation fund as a value: money in hand and claims waiting, oldest first.
 
     The balance never goes negative: a claim larger than the balance is paid in part and the rest
     waits as 待补偿, paid first-come first-served from the next money that arrives.
+
+    The queue is persistent: successive values share one append-only list of claims, each value
+    seeing its own stretch of it (``_start``..``_end``, its first claim perhaps paid in part:
+    ``_front``). A claim added or paid touches only itself, so a night that adds or pays thousands
+    of claims on a long queue (a national fund run dry) stays linear; before, every claim copied
+    the whole queue (15,000 claims on 300,000 waiting: 43 s). An older value, such as the
+    checkpoint a rejected correction rolls back to, stays valid: appending to it again copies its
+    stretch first. Two funds are equal when their balances and waiting claims are.
     """
-    balance: Decimal = ZERO
-    claims: tuple[Claim, ...] = ()
+    __slots__ = ("balance", "pending", "_log", "_start", "_end", "_front")
+
+    def __init__(self, balance: Decimal = ZERO, claims: Sequence[Claim] = ()) -> None:
+        log = list(claims)
+        self._set(balance, sum((c.unpaid for c in log), ZERO), log, 0, len(log), None)
+
+    def _set(self, balance: Decimal, pending: Decimal, log: list[Claim], start: int, end: int,
+             front: Claim | None) -> None:
+        self.balance, self.pending = balance, pending        # pending: the waiting claims' sum
+        self._log, self._start, self._end, self._front = log, start, end, front
+
+    def _with(self, **changed) -> "Fund":
+        """This value with some of its fields changed (the list itself is shared, not copied)."""
+        fields = {"balance": self.balance, "pending": self.pending, "log": self._log,
+                  "start": self._start, "end": self._end, "front": self._front, **changed}
+        fund = Fund.__new__(Fund)
+        fund._set(**fields)
+        return fund
 
     @property
-    def pending(self) -> Decimal:
-        return sum((c.unpaid for c in self.claims), ZERO)
+    def claims(self) -> tuple[Claim, ...]:
+        """The waiting claims, oldest first (a copy: the night's outputs read it once)."""
+        if self._start == self._end:
+            return ()
+        return (self._front or self._log[self._start], *self._log[self._start + 1:self._end])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Fund):
+            return NotImplemented
+        return self.balance == other.balance and self.claims == other.claims
+
+    __hash__ = None                                                  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Fund(balance={self.balance!r}, claims={self.claims!r})"
 
     def receive(self, on: date, kind: FundKind, amount: Decimal, *, member_id: str = "",
                 guarantee_id: str = "", source: Source | None = None,
                 note: str = "") -> tuple["Fund", list[FundMove]]:
         balance = self.balance + amount
         moves = [FundMove(on, kind, amount, member_id, guarantee_id, source, "", note, balance)]
-        fund, paid = Fund(balance, self.claims)._pay_waiting(on)
+        fund, paid = self._with(balance=balance)._pay_waiting(on)
         return fund, moves + paid
 
     def claim(self, claim: Claim, kind: FundKind = FundKind.CLAIM_PAID) -> tuple["Fund", list[FundMove]]:
@@ -41,29 +78,37 @@ class Fund:
                           claim.source, claim.claim_id,
                           "" if paid == claim.amount else f"余额不足，待补偿 {claim.amount - paid}",
                           balance)]
-        waiting = self.claims + ((replace(claim, unpaid=claim.amount - paid),)
-                                 if paid < claim.amount else ())
-        return Fund(balance, waiting), moves
+        if paid >= claim.amount:
+            return self._with(balance=balance), moves
+        waiting = replace(claim, unpaid=claim.amount - paid)
+        log, start = self._log, self._start
+        if self._end != len(log):          # another value appended past this one: copy ours
+            log, start = log[start:self._end], 0
+        log.append(waiting)
+        return self._with(balance=balance, pending=self.pending + waiting.unpaid, log=log,
+                          start=start, end=len(log)), moves
 
     def cancel(self, claim_id: str) -> tuple["Fund", Decimal]:
-        """Withdraw a claim's unpaid rest (a correction reversed its default); returns that rest."""
-        rest = sum((c.unpaid for c in self.claims if c.claim_id == claim_id), ZERO)
-        return Fund(self.balance, tuple(c for c in self.claims if c.claim_id != claim_id)), rest
+        """Withdraw a claim's unpaid rest (a correction reversed its default); returns that rest.
+        Rare, so it rebuilds the queue."""
+        claims = self.claims
+        rest = sum((c.unpaid for c in claims if c.claim_id == claim_id), ZERO)
+        return Fund(self.balance, [c for c in claims if c.claim_id != claim_id]), rest
 
     def _pay_waiting(self, on: date) -> tuple["Fund", list[FundMove]]:
         """Pay waiting claims oldest first while money lasts; once it is gone the rest wait as
-        they are (a national night can hold thousands of waiting claims: touch only the paid)."""
-        balance, moves, left = self.balance, [], []
-        for i, c in enumerate(self.claims):
-            if balance <= 0:
-                left.extend(self.claims[i:])
-                break
+        they are, untouched."""
+        balance, pending, moves = self.balance, self.pending, []
+        log, start, end, front = self._log, self._start, self._end, self._front
+        while balance > 0 and start < end:
+            c = front or log[start]
             pay = min(balance, c.unpaid)
-            if pay > 0:
-                balance -= pay
-                moves.append(FundMove(on, FundKind.PENDING_PAID, -pay, c.member_id,
-                                      c.guarantee_id, c.source, c.claim_id,
-                                      f"支付 {c.on} 的待补偿", balance))
-            if c.unpaid - pay > 0:
-                left.append(replace(c, unpaid=c.unpaid - pay) if pay > 0 else c)
-        return Fund(balance, tuple(left)), moves
+            balance -= pay
+            pending -= pay
+            moves.append(FundMove(on, FundKind.PENDING_PAID, -pay, c.member_id, c.guarantee_id,
+                                  c.source, c.claim_id, f"支付 {c.on} 的待补偿", balance))
+            if pay < c.unpaid:
+                front = replace(c, unpaid=c.unpaid - pay)
+            else:
+                start, front = start + 1, None
+        return self._with(balance=balance, pending=pending, start=start, front=front), moves

@@ -1,11 +1,15 @@
-"""How a night's start grows with the fund's history: reading the fund from its kept state (what a
-night does) against deriving it from every movement and claim ever made (what every night did
-before the state was kept, and what ``store.rebuild`` still does).
+"""How a night grows with the fund's history.
 
-    python bench/history.py --days 250 --per-day 1500 15000
+    python bench/history.py --days 250 1500 15000 --queue 30000 300000
 
-For each claims-per-day figure it builds a ledger holding ``days`` days of paid claims (each a
-claim row and a payment, a few left waiting), then prints the seconds of each read, best of 3.
+The start: for each claims-per-day figure, a ledger holding ``days`` days of paid claims (each a
+claim row and a payment, one a day left waiting); the seconds (best of 3) to read the fund from
+its kept state, as a night does, against deriving it from every movement and claim ever made (what
+every night did before the state was kept, and what ``store.rebuild`` still does).
+
+The queue: for each ``--queue`` length, a fund run dry with that many claims waiting; the seconds
+a national night's 15,000 new claims take to queue, and its 5,000 recoveries to pay from the
+front.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import sys
 import tempfile
 import time
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import insert
@@ -21,6 +26,8 @@ from sqlalchemy import insert
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from batch import funddb, store  # noqa: E402
+from batch.fund import Fund  # noqa: E402
+from batch.model import Claim, FundKind  # noqa: E402
 
 
 def build(db: Path, days: int, per_day: int) -> None:
@@ -57,9 +64,28 @@ def best_of(read, conn, times: int = 3) -> float:
     return best
 
 
+def queue_seconds(waiting: int, claims: int = 15_000, recoveries: int = 5_000
+                  ) -> tuple[float, float]:
+    """Seconds to queue ``claims`` new claims behind ``waiting`` ones, then to pay
+    ``recoveries`` small receipts from the front."""
+    def claim(n: int) -> Claim:
+        amount = Decimal("1500.00")
+        return Claim(f"c{n}", date(2026, 1, 1), "M001", f"G{n}", amount, amount)
+    fund = Fund(Decimal("0.00"), tuple(claim(n) for n in range(waiting)))
+    started = time.perf_counter()
+    for n in range(claims):
+        fund, _moves = fund.claim(claim(waiting + n))
+    queued = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(recoveries):
+        fund, _moves = fund.receive(date(2026, 1, 2), FundKind.RECOVERY, Decimal("300.00"))
+    return queued, time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("per_day", type=int, nargs="+", help="claims paid a day")
+    parser.add_argument("per_day", type=int, nargs="*", help="claims paid a day")
+    parser.add_argument("--queue", type=int, nargs="*", default=[], help="claims waiting")
     parser.add_argument("--days", type=int, default=250, help="days of history (250: a year)")
     args = parser.parse_args()
     for per_day in args.per_day:
@@ -76,6 +102,10 @@ def main() -> None:
             print(f"{args.days} days × {per_day:,} claims a day ({moves:,} movements, "
                   f"{waiting:,} waiting): a night's start {kept:.3f} s; "
                   f"the fund derived from all history {derived:.3f} s")
+    for waiting in args.queue:
+        queued, paid = queue_seconds(waiting)
+        print(f"{waiting:,} claims waiting: 15,000 more queued in {queued:.2f} s, "
+              f"5,000 recoveries paid from the front in {paid:.2f} s")
 
 
 if __name__ == "__main__":

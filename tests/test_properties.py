@@ -136,6 +136,65 @@ def test_the_fund_never_goes_negative_and_always_balances(opening, ops):
         assert fund.pending == 0 or fund.balance == 0          # nothing waits while money is there
 
 
+def waiting_after(ops, opening: Decimal) -> list[tuple[Decimal, tuple]]:
+    """The plain model of the fund: a list of [claim id, unpaid], paid oldest first, appended
+    to, withdrawn from. After each op: (balance, waiting claims)."""
+    balance, queue, states = opening, [], []
+    for n, (op, amount, which) in enumerate(ops):
+        if op == "in":
+            balance += amount
+            while balance > 0 and queue:
+                pay = min(balance, queue[0][1])
+                balance -= pay
+                queue[0][1] -= pay
+                if queue[0][1] == 0:
+                    queue.pop(0)
+        elif op == "claim":
+            paid = min(balance, amount)
+            balance -= paid
+            if paid < amount:
+                queue.append([f"c{n}", amount - paid])
+        elif queue:
+            queue.pop(which % len(queue))
+        states.append((balance, tuple((c, u) for c, u in queue)))
+    return states
+
+
+def apply(fund: Fund, n: int, op: str, amount: Decimal, which: int) -> Fund:
+    if op == "in":
+        return fund.receive(date(2026, 3, 1), FundKind.CONTRIBUTION, amount)[0]
+    if op == "claim":
+        return fund.claim(Claim(f"c{n}", date(2026, 3, 1), "M001", "G1", amount, amount))[0]
+    if fund.claims:
+        return fund.cancel(fund.claims[which % len(fund.claims)].claim_id)[0]
+    return fund
+
+
+@FAST
+@given(opening=fen_amounts, ops=operations, branch=st.integers(0, 25), again=operations)
+def test_the_fund_queue_shared_between_values_behaves_as_a_plain_list(opening, ops, branch,
+                                                                        again):
+    """Fund values share one list of claims. Whatever the operations, each value shows what a
+    plain list would hold; and going on from an earlier value (a rolled-back checkpoint) with
+    other operations changes neither that branch's view nor the values made before."""
+    values = [Fund(opening)]
+    for n, (op, amount, which) in enumerate(ops):
+        values.append(apply(values[-1], n, op, amount, which))
+    expected = waiting_after(ops, opening)
+
+    def seen(fund: Fund) -> tuple[Decimal, tuple]:
+        assert fund.pending == sum((c.unpaid for c in fund.claims), ZERO)
+        return fund.balance, tuple((c.claim_id, c.unpaid) for c in fund.claims)
+
+    assert [seen(v) for v in values[1:]] == expected
+    start = branch % len(values)
+    fund = values[start]
+    for n, (op, amount, which) in enumerate(again, start=start):
+        fund = apply(fund, n, op, amount, which)
+        assert seen(fund) == waiting_after([*ops[:start], *again[:n - start + 1]], opening)[-1]
+    assert [seen(v) for v in values[1:]] == expected          # earlier values unchanged
+
+
 @FAST
 @given(amount=st.decimals(allow_nan=False, allow_infinity=False), fen=st.integers(-10**30, 10**30))
 def test_fen_and_yuan_are_a_shift_of_two_places(amount, fen):
