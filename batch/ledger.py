@@ -174,10 +174,14 @@ class Book:
             self._refresh(g, d)
 
     def undo(self, postings: list[Posting]) -> None:
-        """Take back postings applied tonight and not yet stored (a correction rejected whole)."""
+        """Take back postings applied tonight and not yet stored (a correction rejected whole),
+        newest first. Each is found from the end of its source's list, where it was appended:
+        searching from the front, by equality, made a correction of 8,000 rows take 26 s."""
         for posting in reversed(postings):
             self.apply(replace(posting, sign=-posting.sign), record=False)
-            self.postings_by_source[posting.source.sha256].remove(posting)
+            recorded = self.postings_by_source[posting.source.sha256]
+            at = next(i for i in range(len(recorded) - 1, -1, -1) if recorded[i] is posting)
+            del recorded[at]
 
     def _register(self, p: Posting) -> None:
         detail = p.detail

@@ -78,3 +78,31 @@ def test_a_first_registration_books_as_the_general_path_does(made):
         if failed:
             return
         assert state(quick) == state(general)
+
+
+
+def values(book: Book) -> dict:
+    """The book's figures, leaving out which keys are dirty (an undo leaves them to be
+    rewritten) and what a check only looked up and found empty (None, no members, zero)."""
+    return {name: sorted((repr(k), repr(v)) for k, v in getattr(book, name).items() if v)
+            for name in TOTALS}
+
+
+def test_a_correction_rejected_whole_leaves_the_book_and_fund_as_they_were():
+    """A correction withdraws the period's earlier filings (their postings mirrored, newest
+    first) and, when none of its own rows is acceptable, undoes all of it: the book's figures,
+    the fund, and each source's list of postings (the very objects, in order) are as before."""
+    n = builders.night(fund="10000.00")
+    rows = [builders.new(f"G{i}", row=i + 2, loan="100000.00", borrower=i + 1) for i in range(40)]
+    first = builders.post(n, *rows, builders.repay("G3", "50000.00"), name="a.xlsx")
+    second = builders.post(n, builders.default("G5", "100000.00"), name="b.xlsx")
+    assert first.status == second.status == "accepted" and n.fund.claims
+    before, fund = values(n.book), n.fund
+    held = {sha: list(n.book.postings_by_source[sha]) for sha in (first.filing.sha256,
+                                                                  second.filing.sha256)}
+    fixed = builders.post(n, builders.new("X1", loan="-5.00"), kind="更正", name="fix.xlsx")
+    assert fixed.status == "rejected" and not fixed.reversals
+    assert values(n.book) == before and n.fund == fund
+    for sha, postings in held.items():
+        assert len(n.book.postings_by_source[sha]) == len(postings)
+        assert all(a is b for a, b in zip(n.book.postings_by_source[sha], postings))
