@@ -66,7 +66,7 @@ def scanned(ledger: Path, statements: dict[str, str]) -> dict[str, list[str]]:
             assert str(error) in {f"no such table: {t}" for t in TEMPORARY}, (shape, error)
             continue
         for *_ids, detail in plan:
-            match = re.match(r"SCAN (\w+)", detail)
+            match = re.match(r"SCAN (?:TABLE )?(\w+)", detail)     # SQLite < 3.36 says TABLE
             if match and match.group(1) in tables.meta.tables:
                 found.setdefault(match.group(1), []).append(shape)
     db.close()
