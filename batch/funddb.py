@@ -2,10 +2,13 @@
 row a day and one a waiting claim instead of every movement ever made.
 
 ``fund_days`` holds each day's net movement (the balance is their sum, the statement's history
-their running sum); ``pending_claims`` the 待补偿 queue as the last run left it. Each run adds to
-the first and rewrites the second in its own transaction (``keep``); ``derive`` computes both
-from the movements and claims alone, for ``store.rebuild``, for a ledger made before they were
-kept, and for the tests that hold the kept state to it.
+their running sum); ``pending_claims`` the 待补偿 queue as the last run left it; ``fund_kept``
+the last movement and claim they include. Each run adds to the first, rewrites the second and
+moves the third on, in its own transaction (``keep``). ``derive`` computes the state from the
+movements and claims alone: for ``store.rebuild``, for the tests that hold the kept state to it,
+and whenever the ledger is opened and the record has moved past what the state includes (a
+ledger made before the state was kept, or movements written by anything else, an older version
+of this program say), so the kept state is never stale.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from .fund import Fund
 from .ledgerdb import insert_rows
 from .model import Claim, FundMove, Source
 from .money import ZERO
-from .tables import claims, fund_days, fund_moves, pending_claims
+from .tables import claims, fund_days, fund_kept, fund_moves, pending_claims
 
 
 def input_keys(conn: Connection) -> set[str]:
@@ -80,10 +83,29 @@ def derive(conn: Connection) -> tuple[list[tuple[date, int]], list[Claim]]:
 
 
 def replace(conn: Connection, days: list[tuple[date, int]], waiting: Sequence[Claim]) -> None:
-    """The fund's kept state replaced whole (a derivation, or a ledger that had none)."""
+    """The fund's kept state replaced whole by a derivation."""
     conn.execute(delete(fund_days))
     insert_rows(conn, fund_days, [{"on": on, "net": net} for on, net in days])
     _write_waiting(conn, waiting)
+    _mark(conn)
+
+
+def current(conn: Connection) -> bool:
+    """Whether the kept state includes the whole record: its mark is the last movement and the
+    last claim (two lookups at the ends of the tables' keys)."""
+    mark = conn.execute(select(fund_kept.c.moves_upto, fund_kept.c.claims_upto)).first()
+    return mark is not None and tuple(mark) == _last_ids(conn)
+
+
+def _last_ids(conn: Connection) -> tuple[int, int]:
+    return (conn.execute(select(func.max(fund_moves.c.id))).scalar() or 0,
+            conn.execute(select(func.max(claims.c.id))).scalar() or 0)
+
+
+def _mark(conn: Connection) -> None:
+    moves, claimed = _last_ids(conn)
+    conn.execute(delete(fund_kept))
+    insert_rows(conn, fund_kept, [{"moves_upto": moves, "claims_upto": claimed}])
 
 
 def _write_waiting(conn: Connection, waiting: Sequence[Claim]) -> None:
@@ -109,6 +131,7 @@ def _add_days(conn: Connection, moves: Sequence[FundMove]) -> None:
 
 
 def keep(conn: Connection, moves: Sequence[FundMove], waiting: Sequence[Claim]) -> None:
-    """A run's movements added to their days, and the queue it leaves."""
+    """A run's movements (stored just before) added to their days, and the queue it leaves."""
     _add_days(conn, moves)
     _write_waiting(conn, waiting)
+    _mark(conn)

@@ -25,7 +25,7 @@ from .ledger import Book
 from .ledgerdb import StoredBook, bulk_insert, insert_rows
 from .model import PARTIES, Claim, FundMove, Kind, Posting, Product
 from .outcome import ACCEPTED, PARTIAL, FilingOutcome
-from .tables import (BALANCE_TABLES, FUND_TABLES, claims, files, fund_days,  # noqa: F401
+from .tables import (BALANCE_TABLES, claims, files, fund_days,  # noqa: F401
                      fund_moves, member_totals, meta, pending_claims, position_totals, postings,
                      runs, withdrawn)
 
@@ -60,7 +60,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def _migrate(engine: Engine) -> None:
     """A ledger written by an earlier version: add the new columns and indexes, derive the
-    balances from its postings and the fund's state from its movements and claims, once."""
+    balances from its postings once, and the fund's state from its movements and claims
+    whenever the record has moved past it."""
     have = {c["name"] for c in inspect(engine).get_columns("postings")}
     missing = [c for c in ADDED_COLUMNS["postings"] if c.split()[0] not in have]
     with engine.begin() as conn:
@@ -71,8 +72,7 @@ def _migrate(engine: Engine) -> None:
                 index.create(conn, checkfirst=True)
         if _empty(conn, member_totals) and not _empty(conn, postings):
             rebuild(conn)
-        elif all(_empty(conn, t) for t in FUND_TABLES) and not (
-                _empty(conn, fund_moves) and _empty(conn, claims)):
+        elif not funddb.current(conn):
             funddb.replace(conn, *funddb.derive(conn))
 
 

@@ -158,4 +158,8 @@ pending_claims = Table("pending_claims", meta,                     # the 待补�
                        Column("sha256", String(64)), Column("file", Text),
                        Column("sheet", String(20)), Column("row", Integer))
 
-FUND_TABLES = (fund_days, pending_claims)
+fund_kept = Table("fund_kept", meta,             # one row: the record the state above includes
+                  Column("moves_upto", Integer, nullable=False),     # the last fund_moves id
+                  Column("claims_upto", Integer, nullable=False))    # the last claims id
+
+FUND_TABLES = (fund_days, pending_claims, fund_kept)

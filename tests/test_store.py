@@ -190,3 +190,23 @@ def test_a_ledger_from_before_the_kept_fund_state_derives_it_once(tmp_path):
         q = "SELECT name FROM sqlite_master WHERE type = 'index'"
         names = {r[0] for r in conn.exec_driver_sql(q)}
     assert "ix_fund_moves_input_key" in names
+
+
+def test_movements_written_past_the_kept_state_make_it_derived_again(tmp_path):
+    """Movements or claims stored by anything that does not keep the state (an older version of
+    this program, an administrator's SQL) are noticed when the ledger is next opened: the state
+    is derived again, so the balance and the queue are never stale."""
+    db = tmp_path / "ledger.db"
+    engine = store.open_engine(f"sqlite:///{db}")
+    n = night(fund="100000.00")
+    save(engine, n, [post(n, new("G1", loan="1000000.00")),
+                     post(n, default("G1", "1000000.00"), name="b.xlsx")], "r1")
+    with engine.begin() as conn:
+        conn.execute(tables.fund_moves.insert(), [{
+            "run_id": "old", "on": date(2026, 12, 1), "kind": "财政注资", "amount": 2000000,
+            "balance_after": 2000000}])
+    assert store.load_fund(engine).balance == D("0.00")          # not yet noticed
+    engine.dispose()
+    again = store.open_engine(f"sqlite:///{db}")
+    assert kept_fund(again) == derived_fund(again)
+    assert store.load_fund(again).balance == D("20000.00")
