@@ -159,13 +159,15 @@ def test_the_funds_kept_state_is_what_its_movements_and_claims_derive(tmp_path):
     loaded = store.load(engine)
     n3 = Night(n.params, loaded.book, loaded.fund, date(2026, 11, 29))
     n3.receive(FundKind.CONTRIBUTION, D("40000.00"), on=date(2026, 11, 21))   # between days held
+    n3.receive(FundKind.INTEREST, D("1000.00"), on=date(2026, 11, 28))        # onto a day held
     save(engine, n3, [], "r3")
     days, waiting = kept_fund(engine)
     assert (days, waiting) == derived_fund(engine) and waiting == []
     assert days[1] == (date(2026, 11, 21), 2500000)             # 40,000 in, 15,000 paid out
+    assert days[-1] == (date(2026, 11, 28), 100000)
     assert store.load(engine).fund_history == [
         (date(2026, 11, 20), D("0.00")), (date(2026, 11, 21), D("25000.00")),
-        (n.run_date, D("25000.00")), (date(2026, 11, 28), D("25000.00"))]
+        (n.run_date, D("25000.00")), (date(2026, 11, 28), D("26000.00"))]
     assert store.load_fund(engine) == n3.fund
 
 
