@@ -180,3 +180,45 @@ def test_a_sheet_with_adopted_parts_is_the_sheet_written_here(tmp_path: Path) ->
             books[how] = {name: z.read(name) for name in z.namelist()}
     assert books["parts"] == books["here"]
     assert books["here"]["xl/worksheets/sheet1.xml"].count(b"<row ") == 41
+
+
+NOTES = {"汇总": 0, "新增业务": 1500, "还款解保": 3, "代偿": 0, "追偿": 1024, "在保余额": 2}
+
+
+def note_shapes(path: Path) -> list[tuple[str, list[str]]]:
+    """Each VML drawing in sheet order: its o:idmap blocks and its shapes' ids."""
+    import re
+    with zipfile.ZipFile(path) as z:
+        def sheet_no(name: str) -> int:
+            return int(re.search(r"(\d+)\.vml$", name).group(1))
+        found = []
+        for name in sorted((n for n in z.namelist() if n.endswith(".vml")), key=sheet_no):
+            vml = z.read(name).decode("utf-8")
+            found.append((re.search(r'<o:idmap v:ext="edit" data="([\d,]+)"', vml).group(1),
+                          re.findall(r'<v:shape id="_x0000_s(\d+)"', vml)))
+        return found
+
+
+def test_note_shapes_take_the_ids_xlsxwriter_gives_them(tmp_path: Path) -> None:
+    """Sheets with more than 1,024 notes claim more than one block of shape ids: the ids and the
+    blocks each drawing names are xlsxwriter's, so no two drawings share an id (Excel repairs a
+    workbook whose notes do)."""
+    import xlsxwriter
+    ours = fastxlsx.FastBook(tmp_path / "ours.xlsx")
+    theirs = xlsxwriter.Workbook(str(tmp_path / "theirs.xlsx"))
+    for name, count in NOTES.items():
+        grid, sheet = ours.sheet(name), theirs.add_worksheet(name)
+        for i in range(max(count, 1)):
+            grid.text(i + 1, 0, f"行{i}")
+            sheet.write_string(i + 1, 0, f"行{i}")
+        for i in range(count):
+            grid.comment(i + 1, 0, f"第{i}条")
+            sheet.write_comment(i + 1, 0, f"第{i}条")
+        grid.finish(header_row=None)
+    ours.close()
+    theirs.close()
+    shapes = note_shapes(tmp_path / "ours.xlsx")
+    assert shapes == note_shapes(tmp_path / "theirs.xlsx")
+    assert [blocks for blocks, _ids in shapes] == ["1,2", "3", "4,5", "6"]
+    ids = [i for _blocks, found in shapes for i in found]
+    assert len(ids) == len(set(ids)) == sum(NOTES.values())

@@ -94,6 +94,7 @@ class FastBook:
         self.filename = Path(filename)
         self.sheets: list[FastGrid] = []
         self.styles = fastxml.StyleTable(STYLES)
+        self.vml_block = 1                   # the next free block of 1,024 note shape ids
 
     def fmt(self, *styles: str) -> int:
         return self.styles.xf(tuple(s for s in styles if s))
@@ -393,4 +394,4 @@ class FastGrid(TypedCells):
                               tail.encode("utf-8"))
         self.body.close()
         if self.comments:
-            fastxml.write_comments(z, self, n)
+            self.book.vml_block = fastxml.write_comments(z, self, n, self.book.vml_block)

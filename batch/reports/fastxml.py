@@ -218,8 +218,12 @@ COMMENT_RUN = '<rPr><sz val="8"/><color indexed="81"/><rFont val="Tahoma"/><fami
 AUTHOR = "省再担保"
 
 
-def write_comments(z: zipfile.ZipFile, g, n: int) -> None:
-    """comments{n}.xml, its VML shapes (Excel shows a note only with one) and the sheet's rels."""
+def write_comments(z: zipfile.ZipFile, g, n: int, first_block: int) -> int:
+    """comments{n}.xml, its VML shapes (Excel shows a note only with one) and the sheet's rels;
+    returns the next free block of shape ids. As xlsxwriter does: a drawing claims blocks of
+    1,024 shape ids from ``first_block`` on, as many as its notes need, and names them all in its
+    ``o:idmap``, so no two drawings of a workbook share an id however many notes a sheet has."""
+    blocks = range(first_block, first_block + len(g.comments) // 1024 + 1)
     from .fastxlsx import escape
     notes = "".join(f'<comment ref="{_ref(r, c)}" authorId="0"><text><r>{COMMENT_RUN}'
                     f'<t xml:space="preserve">{escape(text)}</t></r></text></comment>'
@@ -227,20 +231,21 @@ def write_comments(z: zipfile.ZipFile, g, n: int) -> None:
     z.writestr(f"xl/comments{n}.xml", DECL + f'<comments xmlns="{MAIN}"><authors><author>'
                f"{AUTHOR}</author></authors><commentList>{notes}</commentList></comments>")
     with z.open(f"xl/drawings/vmlDrawing{n}.vml", "w", force_zip64=True) as out:
-        out.write(_vml_head(n).encode("utf-8"))
+        out.write(_vml_head(",".join(map(str, blocks))).encode("utf-8"))
         for i, (r, c, _text) in enumerate(g.comments):
-            out.write(_vml_shape(n * 1024 + 1 + i, r, c).encode("utf-8"))
+            out.write(_vml_shape(first_block * 1024 + 1 + i, r, c).encode("utf-8"))
         out.write(b"</xml>")
     z.writestr(f"xl/worksheets/_rels/sheet{n}.xml.rels", DECL + f'<Relationships xmlns="{PKG_REL}">'
                f'<Relationship Id="rId1" Type="{REL}/vmlDrawing" Target="../drawings/vmlDrawing{n}.vml"/>'
                f'<Relationship Id="rId2" Type="{REL}/comments" Target="../comments{n}.xml"/>'
                "</Relationships>")
+    return blocks.stop
 
 
-def _vml_head(n: int) -> str:
+def _vml_head(blocks: str) -> str:
     return ('<xml xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:'
             'office:office" xmlns:x="urn:schemas-microsoft-com:office:excel"><o:shapelayout '
-            f'v:ext="edit"><o:idmap v:ext="edit" data="{n}"/></o:shapelayout><v:shapetype '
+            f'v:ext="edit"><o:idmap v:ext="edit" data="{blocks}"/></o:shapelayout><v:shapetype '
             'id="_x0000_t202" coordsize="21600,21600" o:spt="202" path="m,l,21600r21600,l21600,'
             'xe"><v:stroke joinstyle="miter"/><v:path gradientshapeok="t" o:connecttype="rect"/>'
             '</v:shapetype>')
