@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS outgoing (
     id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, recipient TEXT NOT NULL,
     subject TEXT NOT NULL, message BLOB NOT NULL, state TEXT NOT NULL, queued_at TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '', sent_at TEXT);
+CREATE INDEX IF NOT EXISTS outgoing_state ON outgoing (state, id);
 """
 
 
