@@ -251,10 +251,10 @@ def night_sums(conn: Connection, run_id: str) -> dict[str, list[tuple]]:
                       + f" FROM postings WHERE run_id = :run GROUP BY {keys}"), {"run": run_id})
     found = {}
     for by, column in _groupings(postings.c):
-        name = "''" if by == "all" else column.name
-        q = text(f"SELECT {name}, kind, SUM(n), " + ", ".join(f'SUM("{a}")' for a in amounts)
-                 + f" FROM night_groups GROUP BY {name}, kind")
-        found[by] = [(*r[:3], *(yuan(v) for v in r[3:])) for r in conn.execute(q)]
+        key, group = ("''", "kind") if by == "all" else (column.name, f"{column.name}, kind")
+        q = text(f"SELECT {key}, kind, SUM(n), " + ", ".join(f'SUM("{a}")' for a in amounts)
+                 + f" FROM night_groups GROUP BY {group}")   # PostgreSQL: no constant in GROUP BY
+        found[by] = [(*r[:2], int(r[2]), *(yuan(v) for v in r[3:])) for r in conn.execute(q)]
     conn.execute(text("DROP TABLE night_groups"))
     return found
 
