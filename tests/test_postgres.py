@@ -89,3 +89,26 @@ def test_on_a_held_ledger_with_workers_too(server, template, tmp_path):  # noqa:
     kept = ledger(url)
     assert kept == ledger(Home(lite).ledger)
     assert kept["pending_claims"] or kept["fund_days"]
+
+
+def test_the_command_line_takes_the_ledger_url_from_the_environment(server, tmp_path,
+                                                                    monkeypatch):
+    """REGUARANTEE_LEDGER (as a systemd unit would set it): `run` posts there, `status` reads
+    the fund from there, and `backup`, which is SQLite's, says to use the server's own tool."""
+    from click.testing import CliRunner
+
+    from batch.cli import cli
+    home = make_home(tmp_path / "home")
+    url = server.database("cli")
+    monkeypatch.setenv("REGUARANTEE_LEDGER", url)
+    runner = CliRunner()
+    done = runner.invoke(cli, ["--home", str(home), "run", "--date", "2026-03-31", "--settle", "0",
+                               "--no-mail"])
+    assert done.exit_code == 1, done.output
+    assert not (home / "ledger.db").exists()
+    assert ledger(url)["runs"]
+    status = runner.invoke(cli, ["--home", str(home), "status"])
+    fund = store.load_fund(store.open_engine(url))
+    assert f"资金账户余额：{fund.balance:,.2f} 元" in status.output and fund.balance > 0
+    backup = runner.invoke(cli, ["--home", str(home), "backup", str(tmp_path / "copy.db")])
+    assert backup.exit_code != 0 and "pg_dump" in backup.output
