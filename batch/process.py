@@ -121,7 +121,7 @@ class Night:
         self.claim_changes.append((claim, claim.amount))
 
     def cancel(self, claim_id: str) -> Decimal:
-        waiting = next((c for c in self.fund.claims if c.claim_id == claim_id), None)
+        waiting = self.fund.waiting(claim_id)
         self.fund, rest = self.fund.cancel(claim_id)
         if waiting is not None:
             self.claim_changes.append((waiting, -rest))

@@ -64,10 +64,11 @@ def best_of(read, conn, times: int = 3) -> float:
     return best
 
 
-def queue_seconds(waiting: int, claims: int = 15_000, recoveries: int = 5_000
-                  ) -> tuple[float, float]:
-    """Seconds to queue ``claims`` new claims behind ``waiting`` ones, then to pay
-    ``recoveries`` small receipts from the front."""
+def queue_seconds(waiting: int, claims: int = 15_000, recoveries: int = 5_000,
+                  withdrawals: int = 100) -> tuple[float, float, float]:
+    """Seconds to queue ``claims`` new claims behind ``waiting`` ones, to pay ``recoveries``
+    small receipts from the front, then to withdraw ``withdrawals`` claims from all along the
+    queue (a correction reversing defaults, as ``Night.cancel`` does it)."""
     def claim(n: int) -> Claim:
         amount = Decimal("1500.00")
         return Claim(f"c{n}", date(2026, 1, 1), "M001", f"G{n}", amount, amount)
@@ -79,7 +80,15 @@ def queue_seconds(waiting: int, claims: int = 15_000, recoveries: int = 5_000
     started = time.perf_counter()
     for _ in range(recoveries):
         fund, _moves = fund.receive(date(2026, 1, 2), FundKind.RECOVERY, Decimal("300.00"))
-    return queued, time.perf_counter() - started
+    paid = time.perf_counter() - started
+    started = time.perf_counter()
+    for n in range(waiting // 2, waiting + claims, (waiting // 2 + claims) // withdrawals):
+        if hasattr(fund, "waiting"):
+            fund.waiting(f"c{n}")
+        else:                                      # the fund before it could find a claim
+            next((c for c in fund.claims if c.claim_id == f"c{n}"), None)
+        fund, _rest = fund.cancel(f"c{n}")
+    return queued, paid, time.perf_counter() - started
 
 
 def main() -> None:
@@ -103,9 +112,10 @@ def main() -> None:
                   f"{waiting:,} waiting): a night's start {kept:.3f} s; "
                   f"the fund derived from all history {derived:.3f} s")
     for waiting in args.queue:
-        queued, paid = queue_seconds(waiting)
+        queued, paid, withdrawn = queue_seconds(waiting)
         print(f"{waiting:,} claims waiting: 15,000 more queued in {queued:.2f} s, "
-              f"5,000 recoveries paid from the front in {paid:.2f} s")
+              f"5,000 recoveries paid from the front in {paid:.2f} s, "
+              f"100 withdrawn in {withdrawn:.2f} s")
 
 
 if __name__ == "__main__":

@@ -174,9 +174,10 @@ def apply(fund: Fund, n: int, op: str, amount: Decimal, which: int) -> Fund:
 @given(opening=fen_amounts, ops=operations, branch=st.integers(0, 25), again=operations)
 def test_the_fund_queue_shared_between_values_behaves_as_a_plain_list(opening, ops, branch,
                                                                         again):
-    """Fund values share one list of claims. Whatever the operations, each value shows what a
-    plain list would hold; and going on from an earlier value (a rolled-back checkpoint) with
-    other operations changes neither that branch's view nor the values made before."""
+    """Fund values share one list of claims. Whatever the operations (withdrawals included),
+    each value shows what a plain list would hold and finds each waiting claim by its id; and
+    going on from an earlier value (a rolled-back checkpoint) with other operations changes
+    neither that branch's view nor the values made before."""
     values = [Fund(opening)]
     for n, (op, amount, which) in enumerate(ops):
         values.append(apply(values[-1], n, op, amount, which))
@@ -184,6 +185,9 @@ def test_the_fund_queue_shared_between_values_behaves_as_a_plain_list(opening, o
 
     def seen(fund: Fund) -> tuple[Decimal, tuple]:
         assert fund.pending == sum((c.unpaid for c in fund.claims), ZERO)
+        assert all(fund.waiting(c.claim_id) == c for c in fund.claims)
+        waiting = {c.claim_id for c in fund.claims}
+        assert all(fund.waiting(f"c{n}") is None for n in range(60) if f"c{n}" not in waiting)
         return fund.balance, tuple((c.claim_id, c.unpaid) for c in fund.claims)
 
     assert [seen(v) for v in values[1:]] == expected
