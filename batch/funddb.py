@@ -82,7 +82,7 @@ def derive(conn: Connection) -> tuple[list[tuple[date, int]], list[Claim]]:
     return [(on, net) for on, net in days], waiting
 
 
-def replace(conn: Connection, days: list[tuple[date, int]], waiting: Sequence[Claim]) -> None:
+def rewrite(conn: Connection, days: list[tuple[date, int]], waiting: Sequence[Claim]) -> None:
     """The fund's kept state replaced whole by a derivation."""
     conn.execute(delete(fund_days))
     insert_rows(conn, fund_days, [{"on": on, "net": net} for on, net in days])
@@ -109,8 +109,8 @@ def _mark(conn: Connection) -> None:
 
 
 def _write_waiting(conn: Connection, waiting: Sequence[Claim]) -> None:
-    """The 待补偿 queue as it now stands, in its order (rewritten whole: a night holds all of it
-    anyway, and money pays it first, so it stays short)."""
+    """The 待补偿 queue as it now stands, in its order: rewritten whole, as the night holds all
+    of it anyway (loaded at its start, listed in the fund statement)."""
     conn.execute(delete(pending_claims))
     insert_rows(conn, pending_claims,
                 [codec.pending_row(seq, c) for seq, c in enumerate(waiting, 1)])

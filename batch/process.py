@@ -122,9 +122,10 @@ class Night:
 
     def cancel(self, claim_id: str) -> Decimal:
         waiting = self.fund.waiting(claim_id)
+        if waiting is None:                        # paid already, or never waited
+            return ZERO
         self.fund, rest = self.fund.cancel(claim_id)
-        if waiting is not None:
-            self.claim_changes.append((waiting, -rest))
+        self.claim_changes.append((waiting, -rest))
         return rest
 
     def checkpoint(self) -> tuple:

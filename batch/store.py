@@ -25,9 +25,8 @@ from .ledger import Book
 from .ledgerdb import StoredBook, bulk_insert, insert_rows
 from .model import PARTIES, Claim, FundMove, Kind, Posting, Product
 from .outcome import ACCEPTED, PARTIAL, FilingOutcome
-from .tables import (BALANCE_TABLES, claims, files, fund_days,  # noqa: F401
-                     fund_moves, member_totals, meta, pending_claims, position_totals, postings,
-                     runs, withdrawn)
+from .tables import (BALANCE_TABLES, claims, files, fund_moves, member_totals, meta,  # noqa: F401
+                     position_totals, postings, runs, withdrawn)
 
 LABELS = {k.value: k.label for k in Kind}
 UNKNOWN = "（未知）"
@@ -73,7 +72,7 @@ def _migrate(engine: Engine) -> None:
         if _empty(conn, member_totals) and not _empty(conn, postings):
             rebuild(conn)
         elif not funddb.current(conn):
-            funddb.replace(conn, *funddb.derive(conn))
+            funddb.rewrite(conn, *funddb.derive(conn))
 
 
 def _empty(conn: Connection, table) -> bool:
@@ -83,7 +82,7 @@ def _empty(conn: Connection, table) -> bool:
 def rebuild(conn: Connection) -> None:
     """Derive every balance again from the record alone: the fund's state from its movements
     and claims, the Book's totals from the postings, oldest first (a full replay)."""
-    funddb.replace(conn, *funddb.derive(conn))
+    funddb.rewrite(conn, *funddb.derive(conn))
     for table in BALANCE_TABLES:
         conn.execute(delete(table))
     stored = StoredBook(conn)
