@@ -14,6 +14,7 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Sequence
 
+from .guarantee import Guarantee
 from .model import PARTIES, Claim, FundMove, Kind, NewGuarantee, Posting, Product, Source, Where
 from .money import FEN, ZERO
 
@@ -160,6 +161,43 @@ def position_row(key: tuple, totals: tuple) -> tuple:
     """Values for POSITION_COLUMNS."""
     count, *amounts = totals
     return (*key, count, *fens(amounts))
+
+
+# ---- a guarantee's kept state ----------------------------------------------------------------
+
+STATE_COLUMNS = ("member_id", "guarantee_id", "registered", "loan", "guaranteed", "repaid",
+                 "defaulted", "recovered", *("w_" + p.value for p in PARTIES),
+                 *("lost_" + p.value for p in PARTIES), *("got_" + p.value for p in PARTIES),
+                 "settled", "detail_key", "postings", "upto")
+_PARTY_COUNT = len(PARTIES)
+
+
+def state_row(g: Guarantee, upto: int) -> tuple:
+    """Values for STATE_COLUMNS: a guarantee's own figures as its postings up to the posting id
+    ``upto`` leave them (the figures the Book counted it at follow from these,
+    ``guarantee.counted``)."""
+    none = (None,) * _PARTY_COUNT
+    return (g.member_id, g.guarantee_id, g.registered,
+            *fens((g.loan, g.guaranteed, g.repaid, g.defaulted, g.recovered)),
+            *fens(map(g.exposure_weights.__getitem__, PARTIES)),
+            *(fens(map(g.lost.__getitem__, PARTIES)) if g.lost is not None else none),
+            *(fens(map(g.got.__getitem__, PARTIES)) if g.got is not None else none),
+            bool(g.settled), g.detail_key, g.postings, upto)
+
+
+def guarantee_from(values: Sequence, detail: NewGuarantee | None) -> Guarantee:
+    """A guarantee from the values of STATE_COLUMNS and the details its registration filed."""
+    member_id, guarantee_id, registered, *rest = values
+    loan, guaranteed, repaid, defaulted, recovered = yuans(rest[:5])
+    n = _PARTY_COUNT
+    weights, lost, got = rest[5:5 + n], rest[5 + n:5 + 2 * n], rest[5 + 2 * n:5 + 3 * n]
+    settled, detail_key, count, _upto = rest[5 + 3 * n:]
+    exposure = dict(zip(PARTIES, yuans(weights)))
+    return Guarantee(member_id, guarantee_id, detail, detail_key, registered, loan, guaranteed,
+                     repaid, defaulted, recovered, exposure, sum(exposure.values(), ZERO),
+                     None if lost[0] is None else dict(zip(PARTIES, yuans(lost))),
+                     None if got[0] is None else dict(zip(PARTIES, yuans(got))), bool(settled),
+                     postings=count)
 
 
 # ---- the fund's movements and claims ------------------------------------------------------

@@ -28,6 +28,7 @@ class Guarantee:
     member_id: str
     guarantee_id: str
     detail: NewGuarantee | None = None
+    detail_key: str | None = None        # the key of the registration posting ``detail`` is from
     registered: int = 0
     loan: Decimal = ZERO
     guaranteed: Decimal = ZERO
@@ -42,6 +43,7 @@ class Guarantee:
     liability: Decimal = ZERO            # cached, to update aggregates by difference
     open_principal: Decimal = ZERO       # cached outstanding counted in aggregates
     position: tuple = ()                 # cached (key, (count, outstanding, exposures...)) counted
+    postings: int = 0                    # how many postings made it (applied tonight included)
 
     @property
     def active(self) -> bool:
@@ -102,6 +104,7 @@ def position(g: Guarantee, d: NewGuarantee, outstanding: Decimal) -> tuple:
 
 def advance(g: Guarantee, p: Posting) -> None:
     """One posting's effect on its own guarantee (the Book adds what it does to the totals)."""
+    g.postings += 1
     kind = p.kind
     if kind is Kind.REGISTER:
         _advance_register(g, p)
@@ -136,7 +139,7 @@ def _advance_register(g: Guarantee, p: Posting) -> None:
         weights[party] += p.signed(share)
     g.weight_total = sum(weights.values(), ZERO)
     if p.sign > 0:
-        g.detail = detail
+        g.detail, g.detail_key = detail, p.key
         g.settled = False
 
 
@@ -151,7 +154,7 @@ def first_registration(g: Guarantee, p: Posting, shares: tuple[Decimal, ...]) ->
     g.registered, g.loan, g.guaranteed = 1, p.principal, p.detail.guaranteed_amount
     g.exposure_weights = dict(zip(PARTIES, shares))
     g.weight_total = sum(shares, ZERO)
-    g.detail, g.settled = p.detail, False
+    g.detail, g.detail_key, g.settled = p.detail, p.key, False
 
 
 def restore(member_id: str, guarantee_id: str, postings: list[Posting]) -> Guarantee:
@@ -160,7 +163,25 @@ def restore(member_id: str, guarantee_id: str, postings: list[Posting]) -> Guara
     g = Guarantee(member_id, guarantee_id)
     for p in postings:
         advance(g, p)
+    return counted(g)
+
+
+def counted(g: Guarantee) -> Guarantee:
+    """``g`` with the figures the Book counts for it in its totals, as a fetched guarantee must
+    arrive (replayed from its postings, or read from its kept state)."""
     if g.detail is not None:
         g.open_principal, g.liability = figures(g)
         g.position = position(g, g.detail, g.open_principal)
     return g
+
+
+# A guarantee with at most this many postings is replayed from them when a night touches it:
+# reading a few rows costs about what reading its kept state and writing it back would. Past it,
+# its state is kept (``guaranteedb``), so a night's cost stays flat however long the history.
+REPLAY_LIMIT = 4
+
+
+def worth_keeping(g: Guarantee) -> bool:
+    """Whether the ledger keeps this guarantee's state: once its postings are more than a replay
+    reads cheaply. A night's new business (most of its rows) and young guarantees write none."""
+    return g.postings > REPLAY_LIMIT

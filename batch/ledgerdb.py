@@ -18,19 +18,22 @@ from typing import Iterable, Sequence
 from functools import lru_cache
 from itertools import islice
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.engine import Connection
 
 from . import codec
-from .guarantee import Guarantee, restore
+from .guarantee import Guarantee, counted, restore, worth_keeping
 from .ledger import Book
 from .model import Posting
 from .outcome import ACCEPTED, PARTIAL
-from .tables import (borrower_totals, contract_members, files, member_banks,
+from .tables import (borrower_totals, contract_members, files, guarantee_states, member_banks,
                      member_borrowers, member_products, member_totals, position_totals, postings,
                      withdrawn)
 
 CHUNK = 500
+_STATES_SQL = (f"SELECT {', '.join(codec.STATE_COLUMNS)} FROM guarantee_states "
+               f"WHERE member_id = ? AND guarantee_id IN ({{}})")
+_DETAIL_KEY = codec.STATE_COLUMNS.index("detail_key")
 PER_GUARANTEE = ("guarantees", "borrower_outstanding", "member_borrower", "borrower_type",
                  "contracts", "postings_by_source")
 
@@ -77,7 +80,35 @@ class StoredBook:
     def guarantee(self, key: tuple[str, str]) -> Guarantee | None:
         return self._guarantees(key[0], [key[1]]).get(key)
 
-    def _guarantees(self, member_id: str, ids: list[str]) -> dict:
+    def _guarantees(self, member_id: str, ids: list[str], moved: set[str] | None = None) -> dict:
+        """Guarantees as their kept states have them (one row, however long the history), with
+        the details their registrations filed; one with no state kept (a few postings only:
+        ``guarantee.worth_keeping``) replayed from its postings. Only the ids in ``moved`` (all,
+        if None) are looked for among the states: a new loan's 业务编号 is found, if it exists
+        at all, by its postings, which tells the duplicate check all it asks."""
+        asked = ids if moved is None else [g for g in ids if g in moved]
+        found = self._kept(member_id, asked) if asked else {}
+        missing = [g for g in ids if (member_id, g) not in found] if found else ids
+        found.update(self.replayed(member_id, missing))
+        return found
+
+    def _kept(self, member_id: str, ids: list[str]) -> dict:
+        states = self._select_in(_STATES_SQL, (member_id,), ids)
+        if not states:
+            return {}
+        keys = sorted({row[_DETAIL_KEY] for row in states if row[_DETAIL_KEY] is not None})
+        texts = dict(self._select_in('SELECT "key", detail FROM postings WHERE "key" IN ({})',
+                                     (), keys))
+        if len(texts) != len(keys):
+            missing = sorted(set(keys) - texts.keys())[:3]
+            raise LookupError(f"账本不一致：担保状态引用的登记记录不存在（{'、'.join(missing)}）。"
+                              "请技术人员清空 guarantees_kept 表，下次打开账本时将从记账记录"
+                              "重新推导全部担保状态")
+        details = {k: codec.detail_from(t) for k, t in texts.items()}
+        return {(member_id, row[1]): counted(codec.guarantee_from(row, details.get(row[_DETAIL_KEY])))
+                for row in states}
+
+    def replayed(self, member_id: str, ids: list[str]) -> dict:
         """Guarantees rebuilt from their postings (the index on member and 业务编号 finds them);
         ``upto`` limits them to postings already replayed (``store.rebuild``)."""
         history: dict[str, list[Posting]] = {}
@@ -187,9 +218,10 @@ class StoredBook:
         gids = sorted({r.guarantee_id for r in records})
         keys = [(member_id, g) for g in gids if not dict.__contains__(book.guarantees,
                                                                         (member_id, g))]
-        found = self._guarantees(member_id, [k[1] for k in keys])
-        book.guarantees.fill(found, keys)
         new = [r for r in records if hasattr(r, "borrower_id")]
+        moved = {r.guarantee_id for r in records if not hasattr(r, "borrower_id")}
+        found = self._guarantees(member_id, [k[1] for k in keys], moved)
+        book.guarantees.fill(found, keys)
         details = new + [g.detail for g in found.values() if g.detail is not None]
         self._borrowers(book, member_id, {d.borrower_id for d in details})
         self._contracts(book, {(d.bank_id, d.loan_contract_no) for d in new})
@@ -247,11 +279,14 @@ class StoredBook:
 
     # ---- what a filing changed --------------------------------------------------------------
 
-    def write_back(self, book: Book) -> None:
-        """Store every total the book changed since the last write (a guarantee is its postings,
-        stored by the caller); let go of per-guarantee entries."""
+    def write_back(self, book: Book, upto: int) -> None:
+        """Store every state and total the book changed since the last write (the postings that
+        changed them, up to the posting id ``upto``, are stored by the caller, just before); let
+        go of per-guarantee entries."""
         conn, fen = self.conn, codec.fen
         self.details.clear()
+        write_states(conn, [dict.__getitem__(book.guarantees, k)        # in key order: locality
+                            for k in sorted(book.guarantees.dirty)], upto)
         upsert(conn, borrower_totals, ("borrower_id", "outstanding"),
                ((b, fen(v)) for b, v in book.borrower_outstanding.changed().items()))
         pairs = book.member_borrower.dirty | book.borrower_type.dirty
@@ -288,6 +323,19 @@ class StoredBook:
                                                                  c.contract_no.in_(part)))
         upsert(self.conn, contract_members, ("bank_id", "contract_no", "member_id"),
                ((k[0], k[1], m) for k in sorted(changed) for m in sorted(changed[k] or ())))
+
+
+def last_posting(conn: Connection) -> int:
+    """The id of the last posting stored (the end of the key: one lookup)."""
+    return conn.execute(select(func.max(postings.c.id))).scalar() or 0
+
+
+def write_states(conn: Connection, found: Iterable[Guarantee], upto: int) -> None:
+    """The states worth keeping among ``found``, as their postings up to the posting id ``upto``
+    leave them. (A guarantee's postings only ever grow in number, so a state once kept is kept
+    on: none is ever removed.)"""
+    upsert(conn, guarantee_states, codec.STATE_COLUMNS,
+           (codec.state_row(g, upto) for g in found if worth_keeping(g)))
 
 
 def _by_bank(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:

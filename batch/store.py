@@ -18,11 +18,11 @@ from sqlalchemy import (bindparam, create_engine, delete, event, func, insert, i
                         text)
 from sqlalchemy.engine import Connection, Engine
 
-from . import codec, funddb
+from . import codec, funddb, guaranteedb
 from .codec import fen, yuan  # noqa: F401  (re-exported: money as stored)
 from .fund import Fund
 from .ledger import Book
-from .ledgerdb import StoredBook, bulk_insert, insert_rows
+from .ledgerdb import StoredBook, bulk_insert, insert_rows, last_posting
 from .model import PARTIES, Claim, FundMove, Kind, Posting, Product
 from .outcome import ACCEPTED, PARTIAL, FilingOutcome
 from .tables import (BALANCE_TABLES, claims, files, fund_moves, member_totals, meta,  # noqa: F401
@@ -59,8 +59,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def _migrate(engine: Engine) -> None:
     """A ledger written by an earlier version: add the new columns and indexes, derive the
-    balances from its postings once, and the fund's state from its movements and claims
-    whenever the record has moved past it."""
+    balances from its postings once, and whenever the record has moved past what the kept
+    states include, the fund's state from its movements and claims and the guarantees' states
+    from the postings past their mark."""
     have = {c["name"] for c in inspect(engine).get_columns("postings")}
     missing = [c for c in ADDED_COLUMNS["postings"] if c.split()[0] not in have]
     with engine.begin() as conn:
@@ -71,8 +72,11 @@ def _migrate(engine: Engine) -> None:
                 index.create(conn, checkfirst=True)
         if _empty(conn, member_totals) and not _empty(conn, postings):
             rebuild(conn)
-        elif not funddb.current(conn):
+            return
+        if not funddb.current(conn):
             funddb.rewrite(conn, *funddb.derive(conn))
+        if not guaranteedb.current(conn):
+            guaranteedb.catch_up(conn)
 
 
 def _empty(conn: Connection, table) -> bool:
@@ -92,12 +96,15 @@ def rebuild(conn: Connection) -> None:
         rows = conn.execute(select(*columns).where(postings.c.id > last)
                             .order_by(postings.c.id).limit(20000)).all()
         if not rows:
+            guaranteedb.keep(conn)
             return
         for row in rows:
-            stored.upto = row.id - 1          # a guarantee fetched now: as before this posting
+            # A guarantee fetched now: its state as the last batch wrote it, or replayed from
+            # its postings before this one.
+            stored.upto = row.id - 1
             book.apply(codec.posting_from(row[1:]), record=False)
         last = rows[-1].id
-        stored.write_back(book)
+        stored.write_back(book, last)
 
 
 # ---- loading ---------------------------------------------------------------------------
@@ -197,7 +204,7 @@ def post_postings(conn: Connection, stored: StoredBook, book: Book, found: Seque
     bulk_insert(conn, postings, codec.POSTING_COLUMNS,
                 (codec.posting_row(p, run_id, filing_sha, a, stored.details)
                  for p, a in zip(found, attrs, strict=True)))
-    stored.write_back(book)
+    stored.write_back(book, last_posting(conn))
 
 
 _PRODUCT_CODES = {p: p.value for p in Product}      # .value is a property: twice a posting
@@ -220,6 +227,7 @@ def finish_run(conn: Connection, record: RunRecord) -> None:
     insert_rows(conn, fund_moves, [codec.move_row(m, run_id, k) for m, k in record.fund_moves])
     insert_rows(conn, claims, [codec.claim_row(c, a, run_id) for c, a in record.claim_changes])
     funddb.keep(conn, [m for m, _key in record.fund_moves], record.waiting)
+    guaranteedb.keep(conn)
 
 
 def save_run(engine: Engine, record: RunRecord) -> None:

@@ -1,12 +1,13 @@
 """The ledger's tables. Postings, files, fund movements and claims are the record: rows are only
-ever inserted. A guarantee is its postings (indexed by member and 业务编号: a night reads the few
-it touches). Beside them the *balances* keep the Book's running totals that span guarantees,
-keyed as the checks ask for them (per borrower, member and borrower, member, member and bank,
-member and product, contract, and the open book by member, bank, product and city): each run
-rewrites the keys it changed, in the same transaction as the postings that changed them.
-The fund's state is kept the same way: each day's net movement (the balance and its history)
-and the queue of claims still waiting. ``store.rebuild`` derives all of them again from the
-record alone.
+ever inserted. A guarantee is its postings. Beside them the *balances* keep what the postings
+add up to, keyed as the checks ask for it: each guarantee's own state (what a replay of its
+postings gives: a night reads one row for a guarantee it touches, however long its history),
+and the Book's running totals that span guarantees (per borrower, member and borrower, member,
+member and bank, member and product, contract, and the open book by member, bank, product and
+city). Each run rewrites the keys it changed, in the same transaction as the postings that
+changed them. The fund's state is kept the same way: each day's net movement (the balance and
+its history) and the queue of claims still waiting. ``store.rebuild`` derives all of them again
+from the record alone.
 """
 from __future__ import annotations
 
@@ -139,8 +140,29 @@ position_totals = _balance("position_totals",
                            Column("count", Integer, nullable=False), _money("outstanding"),
                            *_parties("e_"))
 
+# A guarantee's own state, what a replay of its postings gives, kept once it has more postings
+# than a replay reads cheaply (``guaranteedb``): figures in fen, each party's share of its
+# exposure, of its defaults and of its recoveries (null: none yet), the key of the registration
+# posting whose filed details it carries, how many postings made it, and the last posting id it
+# includes of its guarantee's (``upto``: none after it is in, none before it is missing).
+guarantee_states = _balance("guarantee_states",
+                            Column("member_id", String(40), primary_key=True),
+                            Column("guarantee_id", String(80), primary_key=True),
+                            Column("registered", Integer, nullable=False),
+                            _money("loan"), _money("guaranteed"), _money("repaid"),
+                            _money("defaulted"), _money("recovered"), *_parties("w_"),
+                            *[Column(f"lost_{p.value}", BigInteger) for p in PARTIES],
+                            *[Column(f"got_{p.value}", BigInteger) for p in PARTIES],
+                            Column("settled", Boolean, nullable=False),
+                            Column("detail_key", String(200)),
+                            Column("postings", Integer, nullable=False),
+                            Column("upto", Integer, nullable=False))   # see guaranteedb
+
+guarantees_kept = Table("guarantees_kept", meta,   # one row: the postings the states include
+                        Column("postings_upto", Integer, nullable=False))   # the last posting id
+
 BALANCE_TABLES = (borrower_totals, member_borrowers, member_totals, member_banks,
-                  member_products, contract_members, position_totals)
+                  member_products, contract_members, position_totals, guarantee_states)
 
 
 # ---- the fund's running state: derived from fund_moves and claims (funddb.derive) --------

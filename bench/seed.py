@@ -14,8 +14,8 @@ from decimal import Decimal
 
 from sqlalchemy import insert
 
-from batch import codec, rules, store
-from batch.ledgerdb import StoredBook, bulk_insert
+from batch import codec, guaranteedb, rules, store
+from batch.ledgerdb import StoredBook, bulk_insert, last_posting
 from batch.model import Kind, NewGuarantee, Posting, Product, Source, Where
 from batch.params import Params
 
@@ -40,6 +40,7 @@ def seed_ledger(url: str, params: Params, members: int, per_member: int) -> int:
                          for n in range(start, min(start + CHUNK, per_member))]
                 _post(conn, stored, book, member, batch)
                 total += len(batch)
+        guaranteedb.keep(conn)
     return total
 
 
@@ -77,5 +78,5 @@ def _post(conn, stored: StoredBook, book, member: str, batch: list[Posting]) -> 
                               (p.detail.bank_id, p.detail.product.value, p.detail.city))
             for p in batch]
     bulk_insert(conn, store.postings, codec.POSTING_COLUMNS, rows)
-    stored.write_back(book)
+    stored.write_back(book, last_posting(conn))
 

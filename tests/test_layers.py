@@ -18,7 +18,7 @@ LAYERS = [
     {"guarantee"},
     {"ledger", "fund", "codec"},
     {"process"},
-    {"tables", "ledgerdb", "funddb", "store"},
+    {"tables", "ledgerdb", "funddb", "guaranteedb", "store"},
     {"summary"},
     {"reports"},
     {"lock", "runlog", "recovery", "parallel", "work", "behind"},

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sqlalchemy import event
 
-from batch import pipeline, store, tables
+from batch import guarantee, pipeline, store, tables
 from batch.home import Home
-from test_parallel import template  # noqa: F401 -- the generated home, built once a module
+from test_parallel import generated_home, template  # noqa: F401 -- template: built once a module
 
 # Tables a night may read whole, and why their size does not follow the ledger's history.
 BOUNDED = {
@@ -84,3 +84,17 @@ def test_a_night_scans_no_table_that_grows_with_the_ledger(template, tmp_path,  
     whole = scanned(root / "ledger.db", statements)
     assert set(whole) <= set(BOUNDED), {t: whole[t] for t in set(whole) - set(BOUNDED)}
     assert "position_totals" in whole                        # the check can see a scan
+
+
+def test_nor_does_one_that_reads_and_writes_kept_guarantee_states(tmp_path, monkeypatch):
+    """The same with every guarantee's state kept (REPLAY_LIMIT 0, the home seeded so): the
+    states a night reads and writes back, and the registrations' details it fetches for them,
+    are all found by key."""
+    monkeypatch.setattr(guarantee, "REPLAY_LIMIT", 0)
+    root = generated_home(tmp_path / "home")
+    statements = traced_night(root, monkeypatch)
+    assert any("FROM guarantee_states" in s for s in statements)
+    assert any('INTO "guarantee_states"' in s for s in statements)
+    assert any('FROM postings WHERE "key" IN' in s for s in statements)
+    whole = scanned(root / "ledger.db", statements)
+    assert set(whole) <= set(BOUNDED), {t: whole[t] for t in set(whole) - set(BOUNDED)}

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 
 from sqlalchemy import func, select
 
-from batch import funddb, store, tables
+from batch import funddb, guarantee, guaranteedb, store, tables
+from batch.guarantee import REPLAY_LIMIT
+from batch.ledgerdb import StoredBook
 from batch.model import FundKind, Party
 from batch.process import Night
 from builders import default, new, night, post, recover, repay
@@ -212,3 +214,120 @@ def test_movements_written_past_the_kept_state_make_it_derived_again(tmp_path):
     again = store.open_engine(f"sqlite:///{db}")
     assert kept_fund(again) == derived_fund(again)
     assert store.load_fund(again).balance == D("20000.00")
+
+
+# ---- each guarantee's kept state -------------------------------------------------------------
+
+def states(engine) -> tuple[list, list]:
+    """The guarantees' states as the ledger keeps them, and as its postings alone derive them."""
+    with engine.connect() as conn:
+        return guaranteedb.kept(conn), guaranteedb.derive(conn)
+
+
+def fetched_and_replayed(engine, *ids: str) -> tuple[dict, dict]:
+    """Guarantees as a night fetches them (kept states where there are), and replayed from all
+    of their postings: the two must be the same objects to the last field."""
+    with engine.connect() as conn:
+        stored = StoredBook(conn)
+        return stored._guarantees("M001", list(ids)), stored.replayed("M001", list(ids))
+
+
+def nights_of_repayments(engine, n: Night, count: int) -> Night:
+    """``count`` more nights, each repaying 10,000.00 of G1 in a filing of its own period."""
+    for _ in range(count):
+        loaded = store.load(engine)
+        n = Night(n.params, loaded.book, loaded.fund, n.run_date + timedelta(days=1))
+        k = (n.run_date - date(2026, 11, 27)).days
+        save(engine, n, [post(n, repay("G1", "10000.00"), period=f"{2024 + k // 12}-{k % 12 + 1:02d}",
+                              name=f"repay{k}.xlsx")], f"night{k}")
+    return n
+
+
+def test_a_guarantee_with_a_long_history_has_its_state_kept_equal_to_its_replay(tmp_path):
+    """Past REPLAY_LIMIT postings a guarantee's state is kept beside them (a night then reads one
+    row for it, however many postings it has); the state is what replaying all of them gives,
+    after repayments, a default with a claim and a recovery, and a night fetches the same
+    guarantee either way. A young guarantee has none kept."""
+    engine = store.open_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    n = night(fund="100000.00")
+    save(engine, n, [post(n, new("G1", loan="1000000.00"),
+                          new("G2", row=3, loan="500000.00", borrower=2))], "r1")
+    n = nights_of_repayments(engine, n, REPLAY_LIMIT - 1)     # G1 has REPLAY_LIMIT postings
+    kept, derived = states(engine)
+    assert kept == derived == [] and guarantee.REPLAY_LIMIT == REPLAY_LIMIT == 4
+
+    n = nights_of_repayments(engine, n, 1)                    # one more
+    kept, derived = states(engine)
+    assert kept == derived and [(s[1], s[-1]) for s in kept] == [("G1", REPLAY_LIMIT + 1)]
+    fetched, replayed = fetched_and_replayed(engine, "G1", "G2")
+    assert fetched == replayed and fetched[("M001", "G1")].repaid == D("40000.00")
+
+    loaded = store.load(engine)
+    n = Night(n.params, loaded.book, loaded.fund, n.run_date + timedelta(days=1))
+    save(engine, n, [post(n, default("G1", "950000.00"), period="2025-10", name="d.xlsx")], "rd")
+    loaded = store.load(engine)
+    n = Night(n.params, loaded.book, loaded.fund, n.run_date + timedelta(days=1))
+    save(engine, n, [post(n, recover("G1", "100000.00"), period="2025-11", name="c.xlsx")], "rc")
+    kept, derived = states(engine)
+    assert kept == derived and kept[0][1] == "G1"
+    fetched, replayed = fetched_and_replayed(engine, "G1", "G2")
+    assert fetched == replayed
+    g1 = fetched[("M001", "G1")]
+    assert g1.defaulted == D("950000.00") and g1.bore[Party.FUND] == D("142500.00")
+    assert g1.recovered == D("100000.00") and sum(g1.recovered_by.values()) == D("100000.00")
+    assert store.load(engine).book.guarantee("M001", "G1") is not None
+
+
+def test_a_correction_rejected_whole_leaves_a_kept_state_as_its_postings_make_it(tmp_path):
+    """A correction that withdraws a kept guarantee's filing and is then rejected whole is undone
+    in the night's own (ledger-backed) book, which then writes the guarantee back, as a night
+    does: its state still counts only its stored postings."""
+    engine = store.open_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    n = night()
+    save(engine, n, [post(n, new("G1", loan="1000000.00"))], "r1")
+    n = nights_of_repayments(engine, n, REPLAY_LIMIT + 1)
+    before = states(engine)[0]
+    loaded = store.load(engine)
+    n = Night(n.params, loaded.book, loaded.fund, n.run_date + timedelta(days=1))
+    refused = post(n, repay("G9", "1.00"), period="2024-02", kind="更正", name="fix.xlsx")
+    assert refused.status == "rejected" and not refused.reversals
+    assert ("M001", "G1") in loaded.book.guarantees.dirty       # withdrawn, then restored
+    conn = loaded.stored.conn
+    store.post_filing(conn, loaded.stored, loaded.book, refused, "rx")
+    store.finish_run(conn, store.RunRecord("rx", n.run_date, datetime(2026, 3, 1, 2),
+                                           datetime(2026, 3, 1, 2, 1), (refused,), (), (), ()))
+    conn.commit()
+    kept, derived = states(engine)
+    assert kept == derived == before
+
+
+def test_postings_stored_past_the_kept_states_are_folded_in_when_the_ledger_is_opened(tmp_path):
+    """Postings stored by anything that does not keep the states (an older version of this
+    program) are noticed at the next opening and folded into the states once; a ledger whose
+    states were never kept (made before them) has them all derived."""
+    db = tmp_path / "ledger.db"
+    engine = store.open_engine(f"sqlite:///{db}")
+    n = night()
+    save(engine, n, [post(n, new("G1", loan="1000000.00"))], "r1")
+    nights_of_repayments(engine, n, REPLAY_LIMIT + 1)
+    with engine.begin() as conn:                  # a repayment posted by an older version
+        row = conn.execute(select(tables.postings).where(tables.postings.c.kind == "repay")
+                           .order_by(tables.postings.c.id.desc()).limit(1)).mappings().one()
+        conn.execute(tables.postings.insert(), [{**row, "id": None, "key": "old:1",
+                                                 "principal": 2500000}])
+    assert fetched_and_replayed(engine, "G1")[0][("M001", "G1")].repaid == D("50000.00")  # stale
+    engine.dispose()
+    for _ in range(2):                            # folded in once, not again at the next opening
+        again = store.open_engine(f"sqlite:///{db}")
+        kept, derived = states(again)
+        assert kept == derived
+        fetched, replayed = fetched_and_replayed(again, "G1")
+        assert fetched == replayed and fetched[("M001", "G1")].repaid == D("75000.00")
+        again.dispose()
+
+    with store.open_engine(f"sqlite:///{db}").begin() as conn:     # as before states were kept
+        conn.execute(tables.guarantee_states.delete())
+        conn.execute(tables.guarantees_kept.delete())
+    again = store.open_engine(f"sqlite:///{db}")
+    kept, derived = states(again)
+    assert kept == derived and len(kept) == 1
