@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
 
-from . import codec
+from . import codec, guarantee
 from .guarantee import Guarantee, advance, worth_keeping
 from .ledgerdb import StoredBook, insert_rows, last_posting, write_states
 from .model import Posting
@@ -52,8 +52,9 @@ def catch_up(conn: Connection) -> None:
     away from under it, all of them into fresh states), then mark them included."""
     mark = _mark(conn)
     if mark is None or mark > last_posting(conn):
-        conn.execute(delete(guarantee_states))
-        mark = 0
+        _derive_all(conn)
+        keep(conn)
+        return
     for batch in _postings_after(conn, mark):
         last = batch[-1][0]
         found = _states(conn, {(p.member_id, p.guarantee_id) for _id, p in batch}, last)
@@ -63,6 +64,24 @@ def catch_up(conn: Connection) -> None:
                 advance(g, p)
         write_states(conn, [found[k][0] for k in sorted(found)], last)
     keep(conn)
+
+
+def _derive_all(conn: Connection) -> None:
+    """Every state worth keeping derived afresh: the guarantees with more postings than
+    REPLAY_LIMIT are found by counting on the index of member and 业务编号 (not reading a
+    posting), and only they are replayed."""
+    conn.execute(delete(guarantee_states))
+    last, p = last_posting(conn), postings.c
+    counted = (select(p.member_id, p.guarantee_id).group_by(p.member_id, p.guarantee_id)
+               .having(func.count() > guarantee.REPLAY_LIMIT).order_by(p.member_id, p.guarantee_id))
+    by_member: dict[str, list[str]] = {}
+    for member_id, guarantee_id in conn.execute(counted):
+        by_member.setdefault(member_id, []).append(guarantee_id)
+    stored = StoredBook(conn)
+    for member_id, ids in by_member.items():
+        for start in range(0, len(ids), BATCH):
+            found = stored.replayed(member_id, ids[start:start + BATCH])
+            write_states(conn, [found[k] for k in sorted(found)], last)
 
 
 def derive(conn: Connection) -> list[tuple]:

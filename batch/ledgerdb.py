@@ -3,10 +3,12 @@
 Replaying every posting into a Book each night cost time and memory in proportion to the whole
 ledger (a national fund holds millions of guarantees). Instead the store keeps each of the Book's
 totals in a balance table (``tables.py``) and a night's Book fetches only the keys its filings
-touch: ``prefetch`` loads a filing's guarantees, borrowers, banks, contracts and its member's
-totals with a few indexed IN-queries; a key missed there is fetched alone (``Book`` asks through
-``Cached``). ``write_back`` stores what the filing changed in the night's open transaction and
-lets go of the per-guarantee entries, so memory stays flat however many filings a night holds.
+touch: ``prefetch`` loads a filing's guarantees (their kept states, or their few postings
+replayed: ``guaranteedb``), borrowers, banks, contracts and its member's totals with a few
+indexed IN-queries; a key missed there is fetched alone (``Book`` asks through ``Cached``).
+``write_back`` stores what the filing changed (guarantees' states and the totals) in the
+night's open transaction and lets go of the per-guarantee entries, so memory stays flat however
+many filings a night holds.
 The Book's arithmetic is unchanged: the totals equal a full replay (``rebuild`` does one, and a
 test compares the two).
 """

@@ -85,7 +85,8 @@ def _empty(conn: Connection, table) -> bool:
 
 def rebuild(conn: Connection) -> None:
     """Derive every balance again from the record alone: the fund's state from its movements
-    and claims, the Book's totals from the postings, oldest first (a full replay)."""
+    and claims, the guarantees' states and the Book's totals from the postings, oldest first
+    (a full replay)."""
     funddb.rewrite(conn, *funddb.derive(conn))
     for table in BALANCE_TABLES:
         conn.execute(delete(table))

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
-from batch import pipeline, store, tables
+from batch import guarantee, pipeline, store, tables
 from batch.home import Home
 from pgserver import PostgresServer
 from test_crash import make_home, workbook
-from test_parallel import ROOT, template  # noqa: F401 -- the generated home, built once
+from test_parallel import ROOT, generated_home, template  # noqa: F401 -- template: built once
 
 NOT_COMPARED = {"id", "seq", "run_id", "started_at", "finished_at"}
 
@@ -89,6 +89,25 @@ def test_on_a_held_ledger_with_workers_too(server, template, tmp_path):  # noqa:
     kept = ledger(url)
     assert kept == ledger(Home(lite).ledger)
     assert kept["pending_claims"] or kept["fund_days"]
+
+
+def test_with_every_guarantee_state_kept_too(server, tmp_path, monkeypatch):
+    """REPLAY_LIMIT 0, so every guarantee's state is kept: seeding writes them and the night
+    reads and upserts them on PostgreSQL exactly as on SQLite."""
+    sys.path.insert(0, str(ROOT))
+    from bench.seed import seed_ledger
+    monkeypatch.setattr(guarantee, "REPLAY_LIMIT", 0)
+    lite, pg = generated_home(tmp_path / "lite"), tmp_path / "pg"
+    shutil.copytree(lite, pg)
+    (pg / "ledger.db").unlink()
+    url = server.database("kept")
+    seed_ledger(url, pipeline.load_params(Home(pg)), 3, 400)
+    store.open_engine(url).dispose()
+    assert ledger(url) == ledger(Home(lite).ledger)
+    assert run(lite, "", 0).exit_code == run(pg, url, 0).exit_code
+    assert outputs(pg) == outputs(lite)
+    kept = ledger(url)
+    assert kept == ledger(Home(lite).ledger) and len(kept["guarantee_states"]) > 1000
 
 
 def test_the_command_line_takes_the_ledger_url_from_the_environment(server, tmp_path,
