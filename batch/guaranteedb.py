@@ -2,8 +2,8 @@
 night reads one row for a guarantee it touches, however long its history.
 
 Until it was kept, a night rebuilt every guarantee it touched from all of its postings: after
-two years of monthly repayments a repayment filed tonight meant 25 postings fetched and replayed,
-and a provincial night took 15.9 s instead of 9.4 s (``bench/history.py --depth``). Only a state
+two years of monthly activity a repayment filed tonight meant 25 postings fetched and replayed,
+and a provincial night took 16.1 s instead of 10.8 s (``bench/depth.py``). Only a state
 worth keeping is kept (``guarantee.worth_keeping``): one with more postings than a replay reads
 cheaply (``REPLAY_LIMIT``, 4). A night's new business (most of its rows) and young guarantees
 are replayed from their few postings, as cheaply as a state would be read, and cost the night
@@ -16,7 +16,8 @@ Whenever the ledger is opened and its postings have moved past the mark (a ledge
 the states were kept, or nights run by an older version of this program), ``catch_up`` folds
 the postings past it into the states, oldest first, with the same ``guarantee.advance`` a replay
 uses, skipping any posting a state already includes (so nothing is ever counted twice); with no
-mark at all every state is derived afresh. ``derive`` gives the states from the postings alone,
+mark at all, the guarantees with more postings than ``REPLAY_LIMIT`` are counted on the index
+and only their states are derived, afresh. ``derive`` gives the states from the postings alone,
 for the tests that hold the kept ones to it.
 """
 from __future__ import annotations
@@ -32,7 +33,8 @@ from .ledgerdb import StoredBook, insert_rows, last_posting, write_states
 from .model import Posting
 from .tables import guarantee_states, guarantees_kept, postings
 
-BATCH = 20_000          # postings folded between two writes: memory stays flat on a big ledger
+BATCH = 20_000          # postings read at a time by ``derive``
+CHUNK = 500             # guarantees brought up to date together: memory stays flat
 UPTO = codec.STATE_COLUMNS.index("upto")
 
 
@@ -48,39 +50,49 @@ def keep(conn: Connection) -> None:
 
 
 def catch_up(conn: Connection) -> None:
-    """Fold the postings past the mark into the kept states (with no mark, or postings taken
-    away from under it, all of them into fresh states), then mark them included."""
-    mark = _mark(conn)
-    if mark is None or mark > last_posting(conn):
-        _derive_all(conn)
-        keep(conn)
-        return
-    for batch in _postings_after(conn, mark):
-        last = batch[-1][0]
-        found = _states(conn, {(p.member_id, p.guarantee_id) for _id, p in batch}, last)
-        for posting_id, p in batch:
-            g, upto = found[(p.member_id, p.guarantee_id)]
-            if posting_id > upto:                  # not in the state already
-                advance(g, p)
-        write_states(conn, [found[k][0] for k in sorted(found)], last)
+    """Bring the kept states up to every posting, then mark them so: each guarantee with postings
+    past the mark once, a kept state folding the postings past its own ``upto``, any other
+    replayed whole (with no mark, or postings taken away from under it, ``_derive_all``)."""
+    mark, last = _mark(conn), last_posting(conn)
+    if mark is None or mark > last:
+        _derive_all(conn, last)
+    else:
+        p = postings.c
+        moved = select(p.member_id, p.guarantee_id).where(p.id > mark).distinct()
+        _bring_up(conn, sorted(tuple(k) for k in conn.execute(moved)), mark, last)
     keep(conn)
 
 
-def _derive_all(conn: Connection) -> None:
+def _bring_up(conn: Connection, keys: list[tuple[str, str]], mark: int, last: int) -> None:
+    """These guarantees' states as all their postings up to ``last`` leave them, written where
+    worth keeping. A kept state includes all of its guarantee's postings up to the mark (and
+    any later ones up to its ``upto``), so only the postings past the mark are read for it."""
+    stored = StoredBook(conn)
+    for member_id, ids in _by_member(keys).items():
+        for start in range(0, len(ids), CHUNK):
+            part = ids[start:start + CHUNK]
+            held = _held(conn, member_id, part)
+            found = list(stored.replayed(member_id, [i for i in part if i not in held]).values())
+            for posting_id, posting in _postings_of(conn, member_id, list(held), mark):
+                g, upto = held[posting.guarantee_id]
+                if posting_id > upto:                  # not in the state already
+                    advance(g, posting)
+            write_states(conn, sorted((*found, *(g for g, _ in held.values())),
+                                      key=lambda g: g.guarantee_id), last)
+
+
+def _derive_all(conn: Connection, last: int) -> None:
     """Every state worth keeping derived afresh: the guarantees with more postings than
     REPLAY_LIMIT are found by counting on the index of member and 业务编号 (not reading a
     posting), and only they are replayed."""
     conn.execute(delete(guarantee_states))
-    last, p = last_posting(conn), postings.c
+    p = postings.c
     counted = (select(p.member_id, p.guarantee_id).group_by(p.member_id, p.guarantee_id)
                .having(func.count() > guarantee.REPLAY_LIMIT).order_by(p.member_id, p.guarantee_id))
-    by_member: dict[str, list[str]] = {}
-    for member_id, guarantee_id in conn.execute(counted):
-        by_member.setdefault(member_id, []).append(guarantee_id)
     stored = StoredBook(conn)
-    for member_id, ids in by_member.items():
-        for start in range(0, len(ids), BATCH):
-            found = stored.replayed(member_id, ids[start:start + BATCH])
+    for member_id, ids in _by_member(conn.execute(counted)).items():
+        for start in range(0, len(ids), CHUNK):
+            found = stored.replayed(member_id, ids[start:start + CHUNK])
             write_states(conn, [found[k] for k in sorted(found)], last)
 
 
@@ -105,30 +117,33 @@ def kept(conn: Connection) -> list[tuple]:
     return [tuple(row) for row in conn.execute(q)]
 
 
-def _states(conn: Connection, keys: set[tuple[str, str]],
-            last: int) -> dict[tuple[str, str], tuple[Guarantee, int]]:
-    """Some guarantees' states, each with the last posting id it includes: the kept ones (their
-    details are not needed to fold postings), the others replayed from their postings up to
-    ``last``."""
-    by_member: dict[str, list[str]] = {}
-    for member_id, guarantee_id in sorted(keys):
-        by_member.setdefault(member_id, []).append(guarantee_id)
+def _by_member(keys) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for member_id, guarantee_id in keys:
+        grouped.setdefault(member_id, []).append(guarantee_id)
+    return grouped
+
+
+def _held(conn: Connection, member_id: str, ids: list[str]) -> dict[str, tuple[Guarantee, int]]:
+    """The kept states among some guarantees, each with the last posting id it includes (their
+    details are not needed to fold postings)."""
     c = guarantee_states.c
-    columns = [c[n] for n in codec.STATE_COLUMNS]
-    stored = StoredBook(conn)
-    stored.upto = last
-    found = {}
-    for member_id, ids in by_member.items():
-        for start in range(0, len(ids), 500):
-            q = select(*columns).where(c.member_id == member_id,
-                                       c.guarantee_id.in_(ids[start:start + 500]))
-            for row in conn.execute(q):
-                found[(row.member_id, row.guarantee_id)] = (codec.guarantee_from(row, None),
-                                                            row.upto)
-        others = [g for g in ids if (member_id, g) not in found]
-        for key, g in stored.replayed(member_id, others).items():
-            found[key] = (g, last)
-    return found
+    q = select(*(c[n] for n in codec.STATE_COLUMNS)).where(c.member_id == member_id,
+                                                            c.guarantee_id.in_(ids))
+    return {row.guarantee_id: (codec.guarantee_from(row, None), row.upto)
+            for row in conn.execute(q)}
+
+
+def _postings_of(conn: Connection, member_id: str, ids: list[str],
+                 mark: int) -> list[tuple[int, Posting]]:
+    """The postings of some guarantees after ``mark``, with their ids, oldest first."""
+    if not ids:
+        return []
+    p = postings.c
+    q = (select(p.id, *(p[n] for n in codec.POSTING_FIELDS))
+         .where(p.member_id == member_id, p.guarantee_id.in_(ids), p.id > mark)
+         .order_by(p.id))
+    return [(row.id, codec.posting_from(row[1:])) for row in conn.execute(q)]
 
 
 def _postings_after(conn: Connection, mark: int) -> Iterator[list[tuple[int, Posting]]]:

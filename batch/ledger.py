@@ -180,7 +180,8 @@ class Book:
         for posting in reversed(postings):
             self.apply(replace(posting, sign=-posting.sign), record=False)
             # Neither the posting nor its mirror is ever stored: the guarantee's count forgets both.
-            dict.__getitem__(self.guarantees, (posting.member_id, posting.guarantee_id)).postings -= 2
+            g = dict.__getitem__(self.guarantees, (posting.member_id, posting.guarantee_id))
+            g.postings -= 2
             recorded = self.postings_by_source[posting.source.sha256]
             at = next(i for i in range(len(recorded) - 1, -1, -1) if recorded[i] is posting)
             del recorded[at]

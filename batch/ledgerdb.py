@@ -107,7 +107,8 @@ class StoredBook:
                               "请技术人员清空 guarantees_kept 表，下次打开账本时将从记账记录"
                               "重新推导全部担保状态")
         details = {k: codec.detail_from(t) for k, t in texts.items()}
-        return {(member_id, row[1]): counted(codec.guarantee_from(row, details.get(row[_DETAIL_KEY])))
+        return {(member_id, row[1]):
+                counted(codec.guarantee_from(row, details.get(row[_DETAIL_KEY])))
                 for row in states}
 
     def replayed(self, member_id: str, ids: list[str]) -> dict:

@@ -331,3 +331,25 @@ def test_postings_stored_past_the_kept_states_are_folded_in_when_the_ledger_is_o
     again = store.open_engine(f"sqlite:///{db}")
     kept, derived = states(again)
     assert kept == derived and len(kept) == 1
+
+
+def test_a_state_written_ahead_of_the_mark_is_not_folded_again(tmp_path):
+    """States written back without the run's mark following (as a tool storing postings through
+    the Book might leave them) already include postings past the mark: catching up skips those,
+    so the repayment is counted once."""
+    db = tmp_path / "ledger.db"
+    engine = store.open_engine(f"sqlite:///{db}")
+    n = night()
+    save(engine, n, [post(n, new("G1", loan="1000000.00"))], "r1")
+    n = nights_of_repayments(engine, n, REPLAY_LIMIT + 1)
+    loaded = store.load(engine)
+    n = Night(n.params, loaded.book, loaded.fund, n.run_date + timedelta(days=1))
+    paid = post(n, repay("G1", "30000.00"), period="2023-01", name="ahead.xlsx")
+    conn = loaded.stored.conn
+    store.post_filing(conn, loaded.stored, loaded.book, paid, "ahead")     # no finish_run
+    conn.commit()
+    engine.dispose()
+    again = store.open_engine(f"sqlite:///{db}")
+    kept, derived = states(again)
+    assert kept == derived
+    assert fetched_and_replayed(again, "G1")[0][("M001", "G1")].repaid == D("80000.00")
