@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from . import codec, guarantee
 from .guarantee import Guarantee, advance, worth_keeping
-from .ledgerdb import StoredBook, insert_rows, last_posting, write_states
+from .ledgerdb import StoredBook, grouped, insert_rows, last_posting, write_states
 from .model import Posting
 from .tables import guarantee_states, guarantees_kept, postings
 
@@ -68,14 +68,15 @@ def _bring_up(conn: Connection, keys: list[tuple[str, str]], mark: int, last: in
     worth keeping. A kept state includes all of its guarantee's postings up to the mark (and
     any later ones up to its ``upto``), so only the postings past the mark are read for it."""
     stored = StoredBook(conn)
-    for member_id, ids in _by_member(keys).items():
+    for member_id, ids in grouped(keys).items():
         for start in range(0, len(ids), CHUNK):
             part = ids[start:start + CHUNK]
-            held = _held(conn, member_id, part)
+            held = _held(stored, member_id, part)
             found = list(stored.replayed(member_id, [i for i in part if i not in held]).values())
-            for posting_id, posting in _postings_of(conn, member_id, list(held), mark):
+            for values in stored.posting_rows(member_id, list(held), after=mark):
+                posting = codec.posting_from(values[1:])
                 g, upto = held[posting.guarantee_id]
-                if posting_id > upto:                  # not in the state already
+                if values[0] > upto:                   # not in the state already
                     advance(g, posting)
             write_states(conn, sorted((*found, *(g for g, _ in held.values())),
                                       key=lambda g: g.guarantee_id), last)
@@ -87,10 +88,11 @@ def _derive_all(conn: Connection, last: int) -> None:
     posting), and only they are replayed."""
     conn.execute(delete(guarantee_states))
     p = postings.c
-    counted = (select(p.member_id, p.guarantee_id).group_by(p.member_id, p.guarantee_id)
-               .having(func.count() > guarantee.REPLAY_LIMIT).order_by(p.member_id, p.guarantee_id))
+    long_lived = (select(p.member_id, p.guarantee_id).group_by(p.member_id, p.guarantee_id)
+                  .having(func.count() > guarantee.REPLAY_LIMIT)
+                  .order_by(p.member_id, p.guarantee_id))
     stored = StoredBook(conn)
-    for member_id, ids in _by_member(conn.execute(counted)).items():
+    for member_id, ids in grouped(conn.execute(long_lived)).items():
         for start in range(0, len(ids), CHUNK):
             found = stored.replayed(member_id, ids[start:start + CHUNK])
             write_states(conn, [found[k] for k in sorted(found)], last)
@@ -117,33 +119,12 @@ def kept(conn: Connection) -> list[tuple]:
     return [tuple(row) for row in conn.execute(q)]
 
 
-def _by_member(keys) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = {}
-    for member_id, guarantee_id in keys:
-        grouped.setdefault(member_id, []).append(guarantee_id)
-    return grouped
-
-
-def _held(conn: Connection, member_id: str, ids: list[str]) -> dict[str, tuple[Guarantee, int]]:
+def _held(stored: StoredBook, member_id: str,
+          ids: list[str]) -> dict[str, tuple[Guarantee, int]]:
     """The kept states among some guarantees, each with the last posting id it includes (their
     details are not needed to fold postings)."""
-    c = guarantee_states.c
-    q = select(*(c[n] for n in codec.STATE_COLUMNS)).where(c.member_id == member_id,
-                                                            c.guarantee_id.in_(ids))
-    return {row.guarantee_id: (codec.guarantee_from(row, None), row.upto)
-            for row in conn.execute(q)}
-
-
-def _postings_of(conn: Connection, member_id: str, ids: list[str],
-                 mark: int) -> list[tuple[int, Posting]]:
-    """The postings of some guarantees after ``mark``, with their ids, oldest first."""
-    if not ids:
-        return []
-    p = postings.c
-    q = (select(p.id, *(p[n] for n in codec.POSTING_FIELDS))
-         .where(p.member_id == member_id, p.guarantee_id.in_(ids), p.id > mark)
-         .order_by(p.id))
-    return [(row.id, codec.posting_from(row[1:])) for row in conn.execute(q)]
+    return {row[1]: (codec.guarantee_from(row, None), row[UPTO])
+            for row in stored.state_rows(member_id, ids)}
 
 
 def _postings_after(conn: Connection, mark: int) -> Iterator[list[tuple[int, Posting]]]:

@@ -94,8 +94,12 @@ class StoredBook:
         found.update(self.replayed(member_id, missing))
         return found
 
+    def state_rows(self, member_id: str, ids: list[str]) -> list[tuple]:
+        """Values of ``codec.STATE_COLUMNS`` of the kept states among some guarantees."""
+        return self._select_in(_STATES_SQL, (member_id,), ids)
+
     def _kept(self, member_id: str, ids: list[str]) -> dict:
-        states = self._select_in(_STATES_SQL, (member_id,), ids)
+        states = self.state_rows(member_id, ids)
         if not states:
             return {}
         keys = sorted({row[_DETAIL_KEY] for row in states if row[_DETAIL_KEY] is not None})
@@ -115,19 +119,20 @@ class StoredBook:
         """Guarantees rebuilt from their postings (the index on member and 业务编号 finds them);
         ``upto`` limits them to postings already replayed (``store.rebuild``)."""
         history: dict[str, list[Posting]] = {}
-        for values in self._posting_rows(member_id, ids):
-            p = codec.posting_from(values)
+        for values in self.posting_rows(member_id, ids):
+            p = codec.posting_from(values[1:])
             history.setdefault(p.guarantee_id, []).append(p)
         return {(member_id, g): restore(member_id, g, ps) for g, ps in history.items()}
 
-    def _posting_rows(self, member_id: str, ids: list[str]) -> Iterable[tuple]:
-        """Values of ``codec.POSTING_FIELDS`` for the postings of some guarantees, oldest first
-        within a chunk of them."""
+    def posting_rows(self, member_id: str, ids: list[str], after: int = 0) -> list[tuple]:
+        """The id and the values of ``codec.POSTING_FIELDS`` of the postings of some guarantees
+        past the posting id ``after`` (and up to ``upto``, replaying), oldest first within a
+        chunk of them."""
         names = ", ".join(f'"{n}"' for n in codec.POSTING_FIELDS)
         upto = " AND id <= ?" if self.upto is not None else ""
-        sql = (f"SELECT {names} FROM postings "
-               f"WHERE member_id = ?{upto} AND guarantee_id IN ({{}}) ORDER BY id")
-        fixed = (member_id,) + ((self.upto,) if self.upto is not None else ())
+        sql = (f"SELECT id, {names} FROM postings "
+               f"WHERE member_id = ? AND id > ?{upto} AND guarantee_id IN ({{}}) ORDER BY id")
+        fixed = (member_id, after) + ((self.upto,) if self.upto is not None else ())
         return self._select_in(sql, fixed, ids)
 
     def _select_in(self, sql: str, fixed: tuple, ids: list) -> list[tuple]:
@@ -251,7 +256,7 @@ class StoredBook:
     def _contracts(self, book: Book, keys: set[tuple[str, str]]) -> None:
         todo = sorted(k for k in keys if not dict.__contains__(book.contracts, k))
         found: dict = {}
-        for bank, numbers in _by_bank(todo).items():
+        for bank, numbers in grouped(todo).items():
             for number, member in self._select_in(
                     "SELECT contract_no, member_id FROM contract_members "
                     "WHERE bank_id = ? AND contract_no IN ({})", (bank,), numbers):
@@ -320,7 +325,7 @@ class StoredBook:
         member was withdrawn from (a correction) is rewritten whole."""
         c = contract_members.c
         rewrite = sorted(k for k in changed if k in shrunk)
-        for bank, numbers in _by_bank(rewrite).items():
+        for bank, numbers in grouped(rewrite).items():
             for part in _chunks(numbers):
                 self.conn.execute(delete(contract_members).where(c.bank_id == bank,
                                                                  c.contract_no.in_(part)))
@@ -341,11 +346,12 @@ def write_states(conn: Connection, found: Iterable[Guarantee], upto: int) -> Non
            (codec.state_row(g, upto) for g in found if worth_keeping(g)))
 
 
-def _by_bank(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = {}
-    for bank, number in keys:
-        grouped.setdefault(bank, []).append(number)
-    return grouped
+def grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Pairs grouped by their first part (bank and contract, member and 业务编号), in order."""
+    found: dict[str, list[str]] = {}
+    for first, second in pairs:
+        found.setdefault(first, []).append(second)
+    return found
 
 
 BATCH = 5000          # rows per executemany: a 300,000-row filing never builds them all at once

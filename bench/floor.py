@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from python_calamine import CalamineWorkbook  # noqa: E402
 
+from batch import store as ledger_store  # noqa: E402
 from batch.model import PARTIES, TIE_ORDER  # noqa: E402
 from batch.money import allocate  # noqa: E402
 from batch.reports.fastxlsx import FastBook  # noqa: E402
@@ -105,7 +106,6 @@ def store(ledger: Path | None, sample: Path, rows: int) -> float:
         if ledger is not None:
             shutil.copyfile(ledger, db)
         else:
-            from batch import store as ledger_store
             ledger_store.open_engine(f"sqlite:///{db}").dispose()
         names = [r[1] for r in _connect(sample).execute("PRAGMA table_info(postings)")
                  if r[1] != "id"]
@@ -135,10 +135,9 @@ def store(ledger: Path | None, sample: Path, rows: int) -> float:
 
 
 def _connect(db: Path) -> sqlite3.Connection:
-    """As the store connects (``store._sqlite_pragmas``), with transactions begun by hand."""
+    """With the store's own pragmas, and transactions begun by hand."""
     conn = sqlite3.connect(db, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=FULL", "cache_size=-65536"):
-        conn.execute(f"PRAGMA {pragma}")
+    ledger_store._sqlite_pragmas(conn, None)
     return conn
 
 
