@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from batch import store  # noqa: E402
+from bench.run import fresh_copy, ours  # noqa: E402
 
 LOAD_A = ROOT / "bench" / ".cache" / "a"
 COLUMNS = ("run_id", "filing_sha256", "key", "kind", "member_id", "guarantee_id", "on", "sha256",
@@ -56,15 +56,11 @@ def deepen(home: Path, depth: int) -> None:
     conn.close()
 
 
-def night_seconds(code: Path, home: Path, copy: Path) -> float:
-    shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(home, copy)
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, str(code / "bench" / "night.py"), str(copy)],
-                          capture_output=True, text=True)
-    if done.returncode not in (0, 1):           # 1: some rows rejected, as the filings intend
-        sys.exit(f"the night failed ({code}):\n{done.stderr[-2000:]}")
-    return time.perf_counter() - started
+def night_seconds(code: Path | None, home: Path, copy: Path) -> float:
+    """One night on a fresh copy of ``home``, run as `bench/run.py` runs it (``code``: an older
+    checkout's command line)."""
+    wall, _peak, _out = ours(fresh_copy(home, copy), None, code, None)
+    return wall
 
 
 def main() -> None:
@@ -77,7 +73,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for depth in args.depths:
             home = Path(tmp) / f"depth{depth}"
-            shutil.copytree(LOAD_A, home, ignore=shutil.ignore_patterns("manifest.json"))
+            fresh_copy(LOAD_A, home)
             deepen(home, depth)
             started = time.perf_counter()
             store.open_engine(f"sqlite:///{home / 'ledger.db'}").dispose()
@@ -86,7 +82,7 @@ def main() -> None:
             for _ in range(2):
                 if args.before:
                     times["before"].append(night_seconds(args.before, home, Path(tmp) / "w"))
-                times["now"].append(night_seconds(ROOT, home, Path(tmp) / "w"))
+                times["now"].append(night_seconds(None, home, Path(tmp) / "w"))
             line = (f"K={depth:3d}: {1 + depth} postings a guarantee; first opening {opened:5.1f} s;"
                     f" night {' / '.join(f'{t:.1f}' for t in times['now'])} s")
             if args.before:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ from batch import store as ledger_store  # noqa: E402
 from batch.model import PARTIES, TIE_ORDER  # noqa: E402
 from batch.money import allocate  # noqa: E402
 from batch.reports.fastxlsx import FastBook  # noqa: E402
+from bench.run import naive  # noqa: E402
 
 # Each product's five weights (bank, member, re-guarantor, fund, local finance): the naive
 # pipeline's four plus local finance, so both split the same amounts.
@@ -141,14 +141,6 @@ def _connect(db: Path) -> sqlite3.Connection:
     return conn
 
 
-def naive(inbox: Path) -> float:
-    with tempfile.TemporaryDirectory() as out:
-        started = time.perf_counter()
-        subprocess.run([sys.executable, str(ROOT / "bench" / "naive.py"), str(inbox), out],
-                       check=True, capture_output=True)
-        return time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--load", default="a", choices=("a", "b", "c"))
@@ -168,7 +160,8 @@ def main() -> None:
                  "run `python bench/run.py --load a` first")
     ledger = home / "ledger.db"
     storing = store(ledger if ledger.exists() else None, sample, rows)
-    naive_seconds = args.naive_seconds or naive(home / "inbox")
+    with tempfile.TemporaryDirectory() as out:
+        naive_seconds = args.naive_seconds or naive(home, Path(out))[0]
     steps = [("read every cell (calamine)", clock["read"]),
              ("split new loans five ways", clock["split"]),
              ("write every row back (batch's streamed writer)", clock["write"]),
