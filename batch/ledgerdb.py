@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from . import codec
 from .guarantee import Guarantee, counted, restore, worth_keeping
 from .ledger import Book
-from .model import Posting
+from .model import Posting, Where
 from .outcome import ACCEPTED, PARTIAL
 from .tables import (borrower_totals, contract_members, files, guarantee_states, member_banks,
                      member_borrowers, member_products, member_totals, position_totals, postings,
@@ -103,14 +103,16 @@ class StoredBook:
         if not states:
             return {}
         keys = sorted({row[_DETAIL_KEY] for row in states if row[_DETAIL_KEY] is not None})
-        texts = dict(self._select_in('SELECT "key", detail FROM postings WHERE "key" IN ({})',
-                                     (), keys))
-        if len(texts) != len(keys):
-            missing = sorted(set(keys) - texts.keys())[:3]
+        stored = {row[0]: row[1:] for row in self._select_in(
+            'SELECT "key", detail, file, sheet, "row", guarantee_id FROM postings '
+            'WHERE "key" IN ({})', (), keys)}
+        if len(stored) != len(keys):
+            missing = sorted(set(keys) - stored.keys())[:3]
             raise LookupError(f"账本不一致：担保状态引用的登记记录不存在（{'、'.join(missing)}）。"
                               "请技术人员清空 guarantees_kept 表，下次打开账本时将从记账记录"
                               "重新推导全部担保状态")
-        details = {k: codec.detail_from(t) for k, t in texts.items()}
+        details = {k: codec.detail_from(text, Where(file, sheet, row), guarantee_id)
+                   for k, (text, file, sheet, row, guarantee_id) in stored.items()}
         return {(member_id, row[1]):
                 counted(codec.guarantee_from(row, details.get(row[_DETAIL_KEY])))
                 for row in states}

@@ -1,4 +1,5 @@
-"""The README documents every issue code the code can emit, and every code is registered."""
+"""The README documents every issue code the code can emit (every code is registered), the
+quickstart CI runs, and the layout of what the ledger stores as JSON."""
 from __future__ import annotations
 
 import re
@@ -30,3 +31,11 @@ def test_the_quickstart_is_two_commands_and_ci_runs_pytest():
     commands = [line for line in block.strip().splitlines() if line.strip()]
     assert len(commands) == 2 and "demo" in commands[0] and commands[1] == "bash .ci/run"
     assert "pytest" in ROOT.joinpath(".ci", "run").read_text()
+
+
+def test_the_readme_lists_a_stored_registrations_fields_in_their_order():
+    """IT reads the ledger with json_extract(detail, '$[n]'): the README's list is the order."""
+    from batch.codec import DETAIL_FIELDS
+    readme = " ".join(ROOT.joinpath("README.md").read_text("utf-8").split())
+    assert ", ".join(DETAIL_FIELDS) + " (amounts and dates as text)" in readme
+    assert f"json_extract(detail, '$[{DETAIL_FIELDS.index('borrower_id')}]')` is the borrower's ID" in readme

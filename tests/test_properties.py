@@ -209,7 +209,14 @@ def test_fen_and_yuan_are_a_shift_of_two_places(amount, fen):
 # ---- a registration as the ledger stores it ------------------------------------------------
 
 def detail_by_json(g: NewGuarantee) -> str:
-    """What the ledger has always stored: json.dumps of the record's fields, location first."""
+    """What the ledger stores: json.dumps of the record's fields after the location and the
+    业务编号, in order, compactly."""
+    return json.dumps([getattr(g, name) for name in codec.DETAIL_FIELDS], default=str,
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+def detail_named(g: NewGuarantee) -> str:
+    """What ledgers before session 7 stored: json.dumps of every field, location first."""
     data = {f.name: getattr(g, f.name) for f in fields(NewGuarantee)}
     data["where"] = {"file": g.where.file, "sheet": g.where.sheet, "row": g.where.row}
     return json.dumps(data, default=str, ensure_ascii=False)
@@ -235,6 +242,28 @@ records = st.builds(
 @given(g=records)
 def test_detail_json_is_json_dumps_byte_for_byte(g):
     assert codec.detail_json(g) == detail_by_json(g)
+
+
+finite = st.decimals(allow_nan=False, allow_infinity=False)
+typed = st.builds(
+    NewGuarantee,
+    where=st.builds(Where, file=text, sheet=text, row=st.integers(1, 1_048_576)),
+    guarantee_id=text, borrower_name=text, borrower_id=text, borrower_type=text,
+    industry=st.none() | text, city=text, county=st.none() | text, bank_id=text,
+    loan_contract_no=text, loan_amount=finite, guaranteed_amount=finite, fee_rate=finite,
+    start_date=st.dates(), maturity_date=st.dates(), product=st.sampled_from(list(Product)),
+    fund_cover=st.booleans(), reguarantor_share=st.none() | finite,
+    counter_amount=st.none() | finite)
+
+
+@settings(deadline=None, max_examples=300)
+@given(g=typed)
+def test_a_stored_registration_reads_back_as_filed_in_either_layout(g):
+    """Stored now (an array; the location and 业务编号 from the posting's columns) or as ledgers
+    before session 7 stored it (named, with both inside): the same record comes back."""
+    here = Where(g.where.file, g.where.sheet, g.where.row)
+    assert codec.detail_from(codec.detail_json(g), here, g.guarantee_id) == g
+    assert codec.detail_from(detail_named(g), Where("其他文件"), "其他编号") == g
 
 
 # ---- the reader on garbage -----------------------------------------------------------------

@@ -1,16 +1,19 @@
 """The ledger on disk: what a night saves is what the next night loads."""
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import create_engine, func, select, text
 
-from batch import funddb, guarantee, guaranteedb, store, tables
+from batch import codec, funddb, guarantee, guaranteedb, store, tables
 from batch.guarantee import REPLAY_LIMIT
 from batch.ledgerdb import StoredBook
-from batch.model import FundKind, Party
+from batch.model import FundKind, Party, Where
 from batch.process import Night
 from builders import default, new, night, post, recover, repay
 from test_parallel import balances
@@ -353,3 +356,48 @@ def test_a_state_written_ahead_of_the_mark_is_not_folded_again(tmp_path):
     kept, derived = states(again)
     assert kept == derived
     assert fetched_and_replayed(again, "G1")[0][("M001", "G1")].repaid == D("80000.00")
+
+
+POSTINGS = text("SELECT " + ", ".join(f'"{n}"' for n in codec.POSTING_FIELDS)
+                + " FROM postings ORDER BY id")
+
+
+def _named_details(db) -> int:
+    """Every registration's JSON rewritten as ledgers before session 7 stored it."""
+    from test_properties import detail_named
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT id, detail, file, sheet, row, guarantee_id FROM postings "
+                            "WHERE detail IS NOT NULL").fetchall()
+        conn.executemany("UPDATE postings SET detail = ? WHERE id = ?", [
+            (detail_named(codec.detail_from(text, Where(file, sheet, row), gid)), pid)
+            for pid, text, file, sheet, row, gid in rows])
+    return len(rows)
+
+
+@pytest.mark.parametrize("replay_limit", [REPLAY_LIMIT, 0])
+def test_registrations_stored_named_before_session_7_give_the_same_night(
+        tmp_path, monkeypatch, replay_limit):
+    """A ledger whose registrations are stored the older way (a named JSON object, location and
+    业务编号 inside) runs the same night as one storing them as arrays, whether its guarantees
+    are replayed from their postings or read from their kept states: the same outputs, the same
+    balances, the same postings but for the seeded registrations' text, which read back alike."""
+    from test_crash import snapshot
+    from test_parallel import generated_home, run
+    monkeypatch.setattr(guarantee, "REPLAY_LIMIT", replay_limit)
+    home = generated_home(tmp_path / "gen" / "home")
+    arrays, named = tmp_path / "arrays", tmp_path / "named"
+    shutil.copytree(home, arrays)
+    shutil.copytree(home, named)
+    assert _named_details(named / "ledger.db") > 1000
+    assert run(arrays, 0).totals == run(named, 0).totals
+    ours, theirs = snapshot(arrays), snapshot(named)
+    old_rows = [dict(r) for r in theirs["ledger"].pop("postings")]
+    new_rows = [dict(r) for r in ours["ledger"].pop("postings")]
+    assert ours == theirs and balances(arrays / "ledger.db") == balances(named / "ledger.db")
+    assert [{**r, "detail": None} for r in old_rows] == [{**r, "detail": None} for r in new_rows]
+    assert sum(r["detail"] != s["detail"] for r, s in zip(old_rows, new_rows)) > 1000
+    with create_engine(f"sqlite:///{named / 'ledger.db'}").connect() as conn:
+        assert guaranteedb.kept(conn) == guaranteedb.derive(conn)
+        assert ([codec.posting_from(r) for r in conn.execute(POSTINGS)]
+                == [codec.posting_from(r) for r in create_engine(
+                    f"sqlite:///{arrays / 'ledger.db'}").connect().execute(POSTINGS)])
