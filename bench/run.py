@@ -142,11 +142,15 @@ def bench(load: Load, args) -> dict:
     for label, code in (("before", args.before), ("ours", None)):
         if label == "before" and not code:
             continue
-        wall, peak, _ = ours(fresh_copy(home, work / "home"), args.workers,
-                             Path(code) if code else None,
-                             Path(args.profile) / f"{load.name}.txt" if args.profile else None)
+        wall, peak, out = ours(fresh_copy(home, work / "home"), args.workers,
+                               Path(code) if code else None,
+                               Path(args.profile) / f"{load.name}.txt" if args.profile else None)
         result[label] = (wall, peak)
         print(line(label, wall, rows, peak), flush=True)
+        if not code and not args.profile:
+            _, main_cpu, workers_cpu = out.split()[-3:]
+            print(f"          CPU: main process {float(main_cpu):.1f} s, "
+                  f"worker processes {float(workers_cpu):.1f} s", flush=True)
     if not args.no_naive:
         wall, peak, out = naive(home, work / "naive-out")
         result["naive"] = (wall, peak)
