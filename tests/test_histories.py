@@ -11,6 +11,7 @@ ledger-backed book, each stored after it is decided (``store.post_filing``), the
 from __future__ import annotations
 
 import tempfile
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
@@ -26,10 +27,10 @@ from test_parallel import balances, rebuilt
 
 IDS = [f"G{n}" for n in range(6)]              # few, so that rows keep meeting the same guarantees
 PERIODS = ["2026-01", "2026-02", "2026-03"]
-amounts = st.integers(1, 40).map(lambda n: f"{n * 10_000}.00")      # loans are 200,000 and up
-registrations = st.builds(lambda gid, loan, borrower, bank: ("new", gid, loan, borrower, bank),
-                          st.sampled_from(IDS), st.integers(20, 400).map(lambda n: f"{n * 10_000}.00"),
-                          st.integers(1, 3), st.sampled_from(["B01", "B02"]))
+amounts = st.integers(1, 40).map(lambda n: f"{n * 10_000}.00")
+loans = st.integers(20, 400).map(lambda n: f"{n * 10_000}.00")      # amounts stay below most
+registrations = st.tuples(st.just("new"), st.sampled_from(IDS), loans, st.integers(1, 3),
+                          st.sampled_from(["B01", "B02"]))
 repayments = st.tuples(st.just("repay"), st.sampled_from(IDS), amounts, st.booleans())
 records = st.one_of(
     registrations, registrations, repayments, repayments,
@@ -84,37 +85,42 @@ def assert_kept_is_replayed(engine, db: Path, tmp: Path) -> None:
         assert stored._guarantees("M001", IDS) == stored.replayed("M001", IDS)
 
 
+@contextmanager
+def states_kept_past(postings: int):
+    """Guarantees' states kept once they have more than ``postings`` postings (hypothesis runs
+    many examples in one test, so pytest's monkeypatch would not undo it between them)."""
+    before, guarantee.REPLAY_LIMIT = guarantee.REPLAY_LIMIT, postings
+    try:
+        yield
+    finally:
+        guarantee.REPLAY_LIMIT = before
+
+
 @settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(history=histories, replay_limit=st.sampled_from([0, 1, guarantee.REPLAY_LIMIT]))
 def test_after_every_night_the_kept_balances_are_a_replay_of_the_postings(history, replay_limit):
-    before = guarantee.REPLAY_LIMIT
-    guarantee.REPLAY_LIMIT = replay_limit          # how soon a guarantee's state is kept
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            db = Path(tmp) / "ledger.db"
-            engine = store.open_engine(f"sqlite:///{db}")
-            for number, night_filings in enumerate(history):
-                run_night(engine, number, night_filings)
-                assert_kept_is_replayed(engine, db, Path(tmp))
-            engine.dispose()
-    finally:
-        guarantee.REPLAY_LIMIT = before
+    with states_kept_past(replay_limit), tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "ledger.db"
+        engine = store.open_engine(f"sqlite:///{db}")
+        for number, night_filings in enumerate(history):
+            run_night(engine, number, night_filings)
+            assert_kept_is_replayed(engine, db, Path(tmp))
+        engine.dispose()
 
 
 def test_a_history_that_corrects_and_keeps_states_stores_what_it_should(tmp_path):
     """The random histories above are only worth their invariant if rows get through: one
     history drawn by hand, with a correction of a period whose guarantee has a kept state,
     stores postings and reversals, and its states are kept and equal their replay."""
-    before = guarantee.REPLAY_LIMIT
-    guarantee.REPLAY_LIMIT = 1
-    try:
-        db = tmp_path / "ledger.db"
+    registered = [("new", "G0", "2000000.00", 1, "B01"), ("new", "G1", "900000.00", 2, "B02")]
+    moved = [("repay", "G0", "100000.00", False), ("default", "G1", "300000.00", True)]
+    corrected = [("repay", "G0", "150000.00", False)]
+    db = tmp_path / "ledger.db"
+    with states_kept_past(1):
         engine = store.open_engine(f"sqlite:///{db}")
-        stored = [run_night(engine, 0, [("2026-01", "正常", [("new", "G0", "2000000.00", 1, "B01"),
-                                                             ("new", "G1", "900000.00", 2, "B02")])]),
-                  run_night(engine, 1, [("2026-02", "正常", [("repay", "G0", "100000.00", False),
-                                                             ("default", "G1", "300000.00", True)])]),
-                  run_night(engine, 2, [("2026-02", "更正", [("repay", "G0", "150000.00", False)]),
+        stored = [run_night(engine, 0, [("2026-01", "正常", registered)]),
+                  run_night(engine, 1, [("2026-02", "正常", moved)]),
+                  run_night(engine, 2, [("2026-02", "更正", corrected),
                                         ("2026-03", "正常", [("recover", "G1", "50000.00")])])]
         # the correction withdraws the repayment and the default and files one repayment; the
         # recovery then finds no default on G1 and is refused
@@ -124,7 +130,5 @@ def test_a_history_that_corrects_and_keeps_states_stores_what_it_should(tmp_path
             kept = {row.guarantee_id: row for row in conn.execute(select(tables.guarantee_states))}
             reversals = conn.execute(select(tables.postings.c.key)
                                      .where(tables.postings.c.sign == -1)).all()
-        assert sorted(kept) == ["G0", "G1"] and len(reversals) == 2
-        assert kept["G0"].repaid == 15_000_000         # 150,000.00 in fen: the corrected amount
-    finally:
-        guarantee.REPLAY_LIMIT = before
+    assert sorted(kept) == ["G0", "G1"] and len(reversals) == 2
+    assert kept["G0"].repaid == 15_000_000         # 150,000.00 in fen: the corrected amount
