@@ -64,7 +64,9 @@ def detail_from(text: str | None, where: Where, guarantee_id: str) -> NewGuarant
     if isinstance(values, dict):
         values, where, guarantee_id = _named(values)
     if len(values) != len(DETAIL_FIELDS):
-        raise ValueError(f"账本中登记信息的字段数不符（{len(values)}，应为 {len(DETAIL_FIELDS)}）")
+        raise ValueError(f"账本中业务编号 {guarantee_id}（{where.render()}）的登记信息有 "
+                         f"{len(values)} 个字段，应为 {len(DETAIL_FIELDS)} 个：账本可能由更新的"
+                         "版本写入，请使用该版本或恢复升级前的备份")
     for at in _DECIMALS_AT:
         if values[at] is not None:
             values[at] = Decimal(values[at])

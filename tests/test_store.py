@@ -401,3 +401,12 @@ def test_registrations_stored_named_before_session_7_give_the_same_night(
         assert ([codec.posting_from(r) for r in conn.execute(POSTINGS)]
                 == [codec.posting_from(r) for r in create_engine(
                     f"sqlite:///{arrays / 'ledger.db'}").connect().execute(POSTINGS)])
+
+
+def test_a_registration_stored_with_other_fields_is_refused_by_name():
+    """A ledger written by a later version, whose registrations carry more fields, stops the
+    night with the posting named, instead of reading values into the wrong fields."""
+    stored = codec.detail_json(new("G1"))[:-1] + ',"新字段"]'
+    with pytest.raises(ValueError, match=r"业务编号 G1（M001\.xlsx 工作表「新增业务」 第5行）"
+                                         r"的登记信息有 18 个字段，应为 17 个"):
+        codec.detail_from(stored, Where("M001.xlsx", "新增业务", 5), "G1")
