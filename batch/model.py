@@ -163,6 +163,11 @@ class NewGuarantee:
     reguarantor_share: Decimal | None = None
     counter_amount: Decimal | None = None
 
+    @property
+    def grouping(self) -> tuple[str, str, str]:
+        """Bank, product code and city: what its postings are stored and summed by (明细)."""
+        return self.bank_id, self.product._value_, self.city     # .value is a property call
+
 
 @record
 class Repayment:

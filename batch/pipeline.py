@@ -29,7 +29,7 @@ from .home import Home, REFERENCE_NAME
 from .lock import HomeLock
 from .runlog import run_log
 from .fund import Fund
-from .model import Filing, FundKind, Issue, Where
+from .model import Filing, FundKind, Issue, Kind, Where
 from .outcome import DUPLICATE, REJECTED, FilingOutcome, RunOutcome
 from .params import Params, params_from_workbook
 from .process import Ledger, Night, process_filing
@@ -174,7 +174,8 @@ def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.In
             if outcome.status not in (REJECTED, DUPLICATE):
                 seen.maps[0].setdefault(incoming.sha256, incoming.name)
             run.options.fault(f"took {incoming.name}")
-            attrs, lines = _detail_lines(night.book, _postings(outcome))
+            attrs, lines = _detail_lines(night.book, _postings(outcome),
+                                         behind=known is not None and _drawn_behind(outcome))
             # the ledger stores the same postings, unless a correction's were deduplicated
             store.post_filing(run.conn, loaded.stored, night.book, outcome, run.run_id,
                               None if outcome.reversals else attrs)
@@ -191,11 +192,23 @@ def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.In
     return filings, taken
 
 
-def _detail_lines(book, postings: list) -> tuple[list, list]:
+def _detail_lines(book, postings: list, behind: bool = False) -> tuple[list, list]:
     """Postings' bank, product and city (while the book holds their guarantees), and their 明细
-    lines: the ledger stores the same attributes, so they are looked up once."""
+    lines: the ledger stores the same attributes, so they are looked up once. ``behind``: a
+    registration's line is None, drawn by the worker that read its row
+    (``work.registration_lines``)."""
     attrs = [store.attributes(book, p) for p in postings]
+    if behind:
+        return attrs, [None if p.kind is Kind.REGISTER else posting_line(p, a)
+                       for p, a in zip(postings, attrs)]
     return attrs, list(map(posting_line, postings, attrs))
+
+
+def _drawn_behind(f: FilingOutcome) -> bool:
+    """Whether the worker can draw this filing's registration lines: its postings hold one for
+    every accepted new-business row (not a correction, nor a big filing stored in chunks)."""
+    registered = sum(1 for p in f.postings if p.kind is Kind.REGISTER)
+    return not f.reversals and registered == f.counts("new")[0]
 
 
 def _postings(f: FilingOutcome) -> list:

@@ -280,8 +280,15 @@ def _post_new(g: NewGuarantee, ctx: Context, source: Source, period: str,
     else:
         rule = ctx.rule(g)
         exposures, fee = rules.registration_exposures(g, rule), rules.reguarantee_fee(g, rule)
-    return Posting(Kind.REGISTER, ctx.member.member_id, g.guarantee_id, g.start_date, source,
-                   g.loan_amount, exposures, fee=fee, detail=g, period=period), ""
+    return registration(g, ctx.member.member_id, source, period, exposures, fee), ""
+
+
+def registration(g: NewGuarantee, member_id: str, source: Source, period: str,
+                 exposures: Mapping[Party, Decimal], fee: Decimal) -> Posting:
+    """The posting an accepted new loan makes: here, and in the worker that read the row,
+    which draws its 明细 line from the row and its verdict (``work.registration_lines``)."""
+    return Posting(Kind.REGISTER, member_id, g.guarantee_id, g.start_date, source,
+                   g.loan_amount, exposures, fee=fee, detail=g, period=period)
 
 
 def _post_repay(e: Repayment, ctx: Context, source: Source, period: str,

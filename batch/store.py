@@ -208,14 +208,11 @@ def post_postings(conn: Connection, stored: StoredBook, book: Book, found: Seque
     stored.write_back(book, last_posting(conn))
 
 
-_PRODUCT_CODES = {p: p.value for p in Product}      # .value is a property: twice a posting
-
-
 def attributes(book: Book, p) -> tuple | None:
     """Bank, product and city of a posting's guarantee (while the book still holds it)."""
     g = dict.get(book.guarantees, (p.member_id, p.guarantee_id))
     d = (g.detail if g is not None else None) or p.detail
-    return (d.bank_id, _PRODUCT_CODES[d.product], d.city) if d is not None else None
+    return d.grouping if d is not None else None
 
 
 def finish_run(conn: Connection, record: RunRecord) -> None:

@@ -177,3 +177,24 @@ def test_a_shared_value_reaches_each_worker_once_and_stays_itself_here():
     finally:
         workers.close()
     assert counts == [1, 1, 1, 1]
+
+
+def test_a_worker_draws_the_registration_lines_the_main_process_would_have_sent(tmp_path):
+    """A parallel night leaves each registration's 明细 line to the worker that read its row:
+    drawn from the rows and their verdicts, they are the lines of the postings themselves, in
+    order; a count that does not match the accepted rows stops the night."""
+    from batch import work
+    from batch.reports.figures import posting_line
+    from builders import new, night, post
+    n = night()
+    f = post(n, new("G1", row=2), new("G2", row=3, borrower=2, bank="B02"),
+             new("G3", row=4, loan="-5.00"), new("G4", row=5, borrower=3))
+    assert [r.accepted for r in f.rows["new"]] == [True, True, False, True]
+    sent = [posting_line(p, p.detail.grouping) for p in f.postings]
+    assert work.registration_lines(f) == sent and len(sent) == 3
+    part = tmp_path / "1.part"
+    assert work._drawn([(part, 2, [None, None]), (part, 4, [None])], f) == [
+        (part, 2, sent[:2]), (part, 4, sent[2:])]
+    with pytest.raises(RuntimeError, match="明细的登记行（4）与回执的通过行（3）不符"):
+        work._drawn([(part, 2, [None, None, None, None])], f)
+    assert work._drawn([(part, 2, ["a line"])], None) == [(part, 2, ["a line"])]

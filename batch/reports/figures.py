@@ -51,8 +51,7 @@ def attributes(run: RunOutcome) -> dict[tuple[str, str], Attrs]:
     for _, posting in run_postings(run):
         d = posting.detail
         if posting.kind is Kind.REGISTER and d is not None:
-            found.setdefault((posting.member_id, posting.guarantee_id),
-                             Attrs(d.bank_id, d.product.value, d.city))
+            found.setdefault((posting.member_id, posting.guarantee_id), Attrs(*d.grouping))
     return found
 
 
