@@ -23,7 +23,7 @@ from .codec import fen, yuan  # noqa: F401  (re-exported: money as stored)
 from .fund import Fund
 from .ledger import Book
 from .ledgerdb import StoredBook, bulk_insert, insert_rows, last_posting
-from .model import PARTIES, Claim, FundMove, Kind, Posting, Product
+from .model import PARTIES, Claim, FundMove, Kind, Posting
 from .outcome import ACCEPTED, PARTIAL, FilingOutcome
 from .tables import (BALANCE_TABLES, claims, files, fund_moves, member_totals, meta,  # noqa: F401
                      position_totals, postings, runs, withdrawn)
