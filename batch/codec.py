@@ -133,15 +133,11 @@ def posting_from(values: Sequence) -> Posting:
                    interest, gross, bool(claimed), period or "", sign, reverses or "")
 
 
-def detail_text(detail: NewGuarantee | None, memo: dict | None) -> str | None:
-    """The JSON of a detail, once per object: a registration's posting and its guarantee's
-    balance row carry the same one."""
-    if memo is None or detail is None:
-        return detail_json(detail)
-    text = memo.get(id(detail))
-    if text is None:
-        text = memo[id(detail)] = detail_json(detail)
-    return text
+def detail_text(detail: NewGuarantee | None, made: dict | None) -> str | None:
+    """The JSON of a detail: the one the worker made beside the reading (``made``, by object),
+    or else made here."""
+    text = made.get(id(detail)) if made and detail is not None else None
+    return text if text is not None else detail_json(detail)
 
 
 POSTING_COLUMNS = ("run_id", "filing_sha256", "key", "kind", "member_id", "guarantee_id", "on",
@@ -151,9 +147,9 @@ POSTING_COLUMNS = ("run_id", "filing_sha256", "key", "kind", "member_id", "guara
 
 
 def posting_row(p: Posting, run_id: str, filing_sha: str, attrs: tuple | None,
-                memo: dict | None = None) -> tuple:
+                made: dict | None = None) -> tuple:
     """A posting as stored (values for POSTING_COLUMNS, its date as ISO text), with the bank,
-    product and city of its guarantee (for 明细)."""
+    product and city of its guarantee (for 明细); ``made``: registrations' JSON made already."""
     s = p.source
     bank, product, city = attrs or (None, None, None)
     amounts = (p.principal, *map(p.shares.get, PARTIES), p.fee, p.interest, p.gross)
@@ -161,7 +157,7 @@ def posting_row(p: Posting, run_id: str, filing_sha: str, attrs: tuple | None,
             p.on.isoformat(), s.sha256, s.file, s.sheet, s.row, p.period,
             *fens(amounts),
             p.settled, p.claimed, p.sign, p.reverses,
-            None if p.detail is None else detail_text(p.detail, memo), bank, product, city)
+            None if p.detail is None else detail_text(p.detail, made), bank, product, city)
 
 
 # ---- balances --------------------------------------------------------------------------------

@@ -175,7 +175,7 @@ def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.In
                 seen.maps[0].setdefault(incoming.sha256, incoming.name)
             run.options.fault(f"took {incoming.name}")
             attrs, lines = _detail_lines(night.book, _postings(outcome),
-                                         behind=known is not None and _drawn_behind(outcome))
+                                         behind=workers.parallel and _drawn_behind(outcome))
             # the ledger stores the same postings, unless a correction's were deduplicated
             store.post_filing(run.conn, loaded.stored, night.book, outcome, run.run_id,
                               None if outcome.reversals else attrs)
