@@ -103,7 +103,7 @@ def derive(conn: Connection) -> list[tuple]:
     order, without ``upto`` (which says when a state was written, not what it is): what the
     kept states must always equal."""
     found: dict[tuple[str, str], Guarantee] = {}
-    for batch in _postings_after(conn, 0):
+    for batch in postings_after(conn, 0):
         for _id, p in batch:
             key = (p.member_id, p.guarantee_id)
             advance(found.get(key) or found.setdefault(key, Guarantee(*key)), p)
@@ -127,8 +127,9 @@ def _held(stored: StoredBook, member_id: str,
             for row in stored.state_rows(member_id, ids)}
 
 
-def _postings_after(conn: Connection, mark: int) -> Iterator[list[tuple[int, Posting]]]:
-    """The postings after ``mark`` with their ids, oldest first, a batch at a time."""
+def postings_after(conn: Connection, mark: int) -> Iterator[list[tuple[int, Posting]]]:
+    """The postings after ``mark`` with their ids, oldest first, a batch at a time (the next
+    batch is read only when asked for: a caller may write between batches)."""
     columns = (postings.c.id, *(postings.c[n] for n in codec.POSTING_FIELDS))
     while True:
         rows = conn.execute(select(*columns).where(postings.c.id > mark)

@@ -231,6 +231,11 @@ class Filing:
     def readable(self) -> bool:
         return self.cover is not None and not any_error(self.issues)
 
+    def source(self, where: Where) -> Source:
+        """Where the posting of the row at ``where`` comes from (made in the main process and,
+        for its 明细 line, in the worker that read the row: the same either way)."""
+        return Source(self.sha256, self.name, where.sheet, where.row)
+
     def without_cells(self) -> "Filing":
         """What the ledger's checks need, light to send between processes: the typed records
         without the filed cells (those stay with the worker that read them, for the receipt)."""

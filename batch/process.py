@@ -262,7 +262,7 @@ def _row(sheet: str, row, ctx: Context, filing: Filing, period: str, night: Nigh
         issues = tuple(row.issues) + issues
     if sheet == "balance" or any_error(issues):
         return RowOutcome(row, issues)
-    source = Source(filing.sha256, filing.name, row.where.sheet, row.where.row)
+    source = filing.source(row.where)
     posting, note = POSTERS[sheet](row.record, ctx, source, period, pre)
     night.book.apply(posting, record=undoable)
     fund_effects(posting, night)

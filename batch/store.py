@@ -91,21 +91,15 @@ def rebuild(conn: Connection) -> None:
     for table in BALANCE_TABLES:
         conn.execute(delete(table))
     stored = StoredBook(conn)
-    book, last = stored.book(), 0
-    columns = (postings.c.id, *(postings.c[n] for n in codec.POSTING_FIELDS))
-    while True:
-        rows = conn.execute(select(*columns).where(postings.c.id > last)
-                            .order_by(postings.c.id).limit(20000)).all()
-        if not rows:
-            guaranteedb.keep(conn)
-            return
-        for row in rows:
+    book = stored.book()
+    for batch in guaranteedb.postings_after(conn, 0):
+        for posting_id, posting in batch:
             # A guarantee fetched now: its state as the last batch wrote it, or replayed from
             # its postings before this one.
-            stored.upto = row.id - 1
-            book.apply(codec.posting_from(row[1:]), record=False)
-        last = rows[-1].id
-        stored.write_back(book, last)
+            stored.upto = posting_id - 1
+            book.apply(posting, record=False)
+        stored.write_back(book, batch[-1][0])
+    guaranteedb.keep(conn)
 
 
 # ---- loading ---------------------------------------------------------------------------

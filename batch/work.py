@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import intake
 from .config import Limits
-from .model import Filing, Source
+from .model import Filing
 from .outcome import FilingOutcome
 from .params import Params
 from .process import precheck, registration
@@ -84,8 +84,7 @@ def registration_lines(f: FilingOutcome) -> list[tuple]:
     filing, lines = f.filing, []
     for r in f.rows.get("new", ()):
         if r.accepted:
-            g, where = r.row.record, r.row.where
-            source = Source(filing.sha256, filing.name, where.sheet, where.row)
-            lines.append(posting_line(registration(g, f.member_id, source, f.period, r.shares,
-                                                   r.fee), g.grouping))
+            g = r.row.record
+            lines.append(posting_line(registration(g, f.member_id, filing.source(r.row.where),
+                                                   f.period, r.shares, r.fee), g.grouping))
     return lines
