@@ -18,10 +18,11 @@ from .reports.receipt import write_receipt
 def check_file(home: Home, path: Path, run_date: date, member: str | None,
                out: Path | None) -> tuple[FilingOutcome, Path]:
     params = load_params(home)
-    loaded = store.load(store.open_engine(home.ledger))
-    night = Night(params, loaded.book, loaded.fund, run_date)
     filing = read_filing(path, path.name, sha256_of(path))
-    outcome = process_filing(filing, path.name, member, night)
+    with store.opened(home.ledger) as engine, engine.connect() as conn:
+        loaded = store.load_on(conn)
+        night = Night(params, loaded.book, loaded.fund, run_date)
+        outcome = process_filing(filing, path.name, member, night)
     receipt = out or path.with_name(f"{path.stem}_检查回执.xlsx")
     write_receipt(receipt, replace(outcome, receipt=receipt.name), "检查", run_date)
     return outcome, receipt

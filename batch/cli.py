@@ -141,8 +141,21 @@ def status_cmd(home: Home) -> None:
 @click.pass_obj
 def backup_cmd(home: Home, target: str) -> None:
     """Copy the SQLite ledger with SQLite's online backup (safe while a run is going on)."""
-    from .status import backup_ledger
+    from .upkeep import backup_ledger
     click.echo(f"已备份台账到 {backup_ledger(home, Path(target))}")
+
+
+@cli.command("compact")
+@click.pass_obj
+def compact_cmd(home: Home) -> None:
+    """Rewrite the SQLite ledger once after an upgrade: current page size, no free pages."""
+    from .upkeep import compact_ledger
+    try:
+        before, after = compact_ledger(home)
+    except Busy as busy:
+        click.echo(str(busy), err=True)
+        raise SystemExit(EXIT_ABORTED)
+    click.echo(f"台账已整理：页大小 {before} → {after} 字节")
 
 
 def describe(result, home: Home) -> str:

@@ -114,23 +114,31 @@ def run_once(home: Home, run_date: date, clock: Callable[[], datetime] = datetim
         params = load_params(home)
         home.make_folders()
         config = load_config(home.root)
-        engine = store.open_engine(home.ledger)
         settle = config.intake.settle_seconds if options.settle_seconds is None else options.settle_seconds
-        started = clock()
-        ready, _waiting = intake.scan(home.inbox, started.timestamp(), settle)
-        finished, ready = recovery.finish_committed(home, engine, ready)
-        resumed = NoRun(recovery.exit_code(home, finished[-1]), finished[-1]) if finished else NoRun()
-        run_id = _run_id(home, started)
-        with run_log(home.outbox / f".{run_id}.partial"), engine.connect() as conn:
-            log.info("运行 %s 开始，处理日 %s，待处理文件 %d 个", run_id, run_date, len(ready))
-            run = Run(home, run_id, run_date, started, options, config.limits, conn)
-            with conn.begin():               # the whole run is one transaction
-                outcome = _run(run, params, clock, ready)
-            if outcome is not None:
-                _place_outputs(run, outcome)
+        with store.opened(home.ledger) as engine:
+            started = clock()
+            ready, _waiting = intake.scan(home.inbox, started.timestamp(), settle)
+            finished, ready = recovery.finish_committed(home, engine, ready)
+            resumed = NoRun(recovery.exit_code(home, finished[-1]), finished[-1]) if finished else NoRun()
+            with engine.connect() as conn:
+                run = Run(home, _run_id(home, started), run_date, started, options, config.limits,
+                          conn)
+                outcome = _transact(run, params, clock, ready)
         if outcome is None:
-            shutil.rmtree(home.outbox / f".{run_id}.partial", ignore_errors=True)
+            shutil.rmtree(run.folder, ignore_errors=True)
         return outcome or resumed
+
+
+def _transact(run: Run, params: Params, clock, ready) -> RunOutcome | None:
+    """The run's one transaction, logged in its folder; then, only once it has committed, its
+    outputs into place and its inputs moved."""
+    with run_log(run.folder):
+        log.info("运行 %s 开始，处理日 %s，待处理文件 %d 个", run.run_id, run.run_date, len(ready))
+        with run.conn.begin():               # the whole run is one transaction
+            outcome = _run(run, params, clock, ready)
+        if outcome is not None:
+            _place_outputs(run, outcome)
+    return outcome
 
 
 def _run(run: Run, params: Params, clock, ready) -> RunOutcome | None:

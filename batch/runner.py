@@ -95,7 +95,8 @@ def missed_tonight(home: Home, at: clock_time, now: datetime) -> bool:
     """True when today's run time has passed and the ledger has no run dated today."""
     if now.time() < at:
         return False
-    last = store.last_run_date(store.open_engine(home.ledger))
+    with store.opened(home.ledger) as engine:
+        last = store.last_run_date(engine)
     return last is None or last < now.date()
 
 

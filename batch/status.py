@@ -1,9 +1,7 @@
 """What an operator asks in the morning: did it run, what is waiting, what does the fund owe."""
 from __future__ import annotations
 
-import sqlite3
 import time
-from pathlib import Path
 
 from . import intake, store
 from .home import Home
@@ -11,7 +9,11 @@ from .lock import holder
 
 
 def status_lines(home: Home) -> list[str]:
-    engine = store.open_engine(home.ledger)
+    with store.opened(home.ledger) as engine:
+        return _lines(home, engine)
+
+
+def _lines(home: Home, engine) -> list[str]:
     lines = ["最近的运行："]
     runs = store.recent_runs(engine, 5)
     lines += [f"  {r['run_id']}  处理日 {r['run_date']}  文件 {r['files']} 个"
@@ -23,22 +25,12 @@ def status_lines(home: Home) -> list[str]:
     lines.append(f"资金账户余额：{fund.balance:,.2f} 元；待补偿 {len(fund.claims)} 笔，"
                  f"合计 {fund.pending:,.2f} 元")
     lines += [f"  {c.on} {c.member_id} {c.guarantee_id} 待补偿 {c.unpaid:,.2f} 元" for c in fund.claims]
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            size = conn.exec_driver_sql("PRAGMA page_size").scalar()
+        if size != store.PAGE_BYTES:
+            lines.append(f"台账页大小 {size} 字节（新版为 {store.PAGE_BYTES}）：运行一次 "
+                         "reguarantee compact 可加快夜间运行")
     held = holder(home.root)
     lines.append(f"运行锁：{'被占用 — ' + held if held else '空闲'}")
     return lines
-
-
-def backup_ledger(home: Home, target: Path) -> Path:
-    """SQLite's online backup: a consistent copy even while a run writes (WAL mode)."""
-    url = home.ledger
-    if not url.startswith("sqlite:///"):
-        raise SystemExit("backup 仅适用于 SQLite 台账；服务器数据库请用其自带的备份工具（如 pg_dump）")
-    source = sqlite3.connect(url.removeprefix("sqlite:///"))
-    dest = sqlite3.connect(target)
-    try:
-        with dest:
-            source.backup(dest)
-    finally:
-        dest.close()
-        source.close()
-    return target

@@ -48,6 +48,7 @@ def prepare(load: Load) -> Path:
     """The load's home (reference, inbox, ledger), built once and kept in bench/.cache."""
     home = CACHE / load.name
     if (home / "manifest.json").exists():
+        _compacted(home)
         return home
     from bench.generate import write_filings, write_reference
     shutil.rmtree(home, ignore_errors=True)
@@ -68,6 +69,24 @@ def _seed(load: Load, home: Path) -> int:
     from bench.seed import seed_ledger
     params = load_params(Home(home))
     return seed_ledger(f"sqlite:///{home / 'ledger.db'}", params, load.members, load.existing)
+
+
+def _compacted(home: Path) -> None:
+    """A ledger cached by an older version in its page size brought to today's, as an
+    installation's is by `reguarantee compact` after an upgrade (once)."""
+    import sqlite3
+    from contextlib import closing
+    from batch import store, upkeep
+    from batch.home import Home
+    ledger = home / "ledger.db"
+    if not ledger.exists():
+        return
+    with closing(sqlite3.connect(ledger)) as conn:
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    if size != store.PAGE_BYTES:
+        print(f"load {home.name}: the cached ledger rewritten in {store.PAGE_BYTES}-byte pages "
+              "(reguarantee compact)", flush=True)
+        upkeep.compact_ledger(Home(home))
 
 
 def _rows(paths: list[Path]) -> int:

@@ -1,5 +1,5 @@
 """The README documents every issue code the code can emit (every code is registered), the
-quickstart CI runs, and the layout of what the ledger stores as JSON."""
+quickstart CI runs, every command, and the layout of what the ledger stores as JSON."""
 from __future__ import annotations
 
 import re
@@ -39,3 +39,10 @@ def test_the_readme_lists_a_stored_registrations_fields_in_their_order():
     readme = " ".join(ROOT.joinpath("README.md").read_text("utf-8").split())
     assert ", ".join(DETAIL_FIELDS) + " (amounts and dates as text)" in readme
     assert f"json_extract(detail, '$[{DETAIL_FIELDS.index('borrower_id')}]')` is the borrower's ID" in readme
+
+
+def test_every_command_is_in_the_readmes_table():
+    from batch.cli import cli
+    table = ROOT.joinpath("README.md").read_text("utf-8").split("## Commands", 1)[1].split("##", 1)[0]
+    missing = [name for name in cli.commands if f"| `reguarantee {name}" not in table]
+    assert not missing, f"document these commands in README.md: {missing}"

@@ -23,7 +23,7 @@ LAYERS = [
     {"reports"},
     {"lock", "runlog", "recovery", "parallel", "work", "behind"},
     {"pipeline"},
-    {"check", "setup", "status", "codes", "mail"},
+    {"check", "setup", "status", "upkeep", "codes", "mail"},
     {"demo", "demodata", "runner"},
     {"cli", "__main__"},
 ]

@@ -17,7 +17,8 @@ import openpyxl
 from batch import pipeline, runner, store, work
 from batch.home import Home
 from batch.lock import HomeLock, holder
-from batch.status import backup_ledger, status_lines
+from batch.status import status_lines
+from batch.upkeep import backup_ledger
 from test_crash import ledger, make_home, run
 
 LO_HOME = Path(__file__).parent / "fixtures" / "lo_home"
