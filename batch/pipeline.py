@@ -135,6 +135,8 @@ def _transact(run: Run, params: Params, clock, ready) -> RunOutcome | None:
     with run_log(run.folder):
         log.info("运行 %s 开始，处理日 %s，待处理文件 %d 个", run.run_id, run.run_date, len(ready))
         with run.conn.begin():               # the whole run is one transaction
+            if advice := store.old_pages(run.conn):
+                log.info("%s", advice)
             outcome = _run(run, params, clock, ready)
         if outcome is not None:
             _place_outputs(run, outcome)

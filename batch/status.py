@@ -25,12 +25,8 @@ def _lines(home: Home, engine) -> list[str]:
     lines.append(f"资金账户余额：{fund.balance:,.2f} 元；待补偿 {len(fund.claims)} 笔，"
                  f"合计 {fund.pending:,.2f} 元")
     lines += [f"  {c.on} {c.member_id} {c.guarantee_id} 待补偿 {c.unpaid:,.2f} 元" for c in fund.claims]
-    if engine.dialect.name == "sqlite":
-        with engine.connect() as conn:
-            size = conn.exec_driver_sql("PRAGMA page_size").scalar()
-        if size != store.PAGE_BYTES:
-            lines.append(f"台账页大小 {size} 字节（新版为 {store.PAGE_BYTES}）：运行一次 "
-                         "reguarantee compact 可加快夜间运行")
+    with engine.connect() as conn:
+        lines += filter(None, [store.old_pages(conn)])
     held = holder(home.root)
     lines.append(f"运行锁：{'被占用 — ' + held if held else '空闲'}")
     return lines

@@ -45,6 +45,10 @@ def old_ledger(home: Home) -> Path:
     return path
 
 
+def run_log(home: Home, run) -> str:
+    return (home.outbox / run.run_id / "run.log").read_text("utf-8")
+
+
 def night(home: Home):
     return pipeline.run_once(home, RUN_DATE, options=pipeline.Options(settle_seconds=0))
 
@@ -60,6 +64,7 @@ def test_compact_rewrites_an_old_ledger_keeping_every_row(tmp_path):
     first = night(home)
     assert pragma(path, "page_size") == OLD_PAGE          # opening it did not change it
     assert "reguarantee compact" in "\n".join(status_lines(home))
+    assert "reguarantee compact" in run_log(home, first)
     rows = every_row(path)
     assert len(rows["files"]) == 3 and rows["postings"]
 
@@ -79,6 +84,7 @@ def test_compact_rewrites_an_old_ledger_keeping_every_row(tmp_path):
     shutil.copy(again, home.inbox / again.name)
     second = night(home)
     assert [f.status for f in second.filings] == ["duplicate"]
+    assert "compact" not in run_log(home, second)
 
 
 def test_compact_waits_for_no_run_and_changes_nothing_meanwhile(tmp_path):
