@@ -61,10 +61,10 @@ def opened(url: str) -> Iterator[Engine]:
 PAGE_CACHE_KIB = 65536
 
 
-# SQLite's default page is 4 KiB. In 16 KiB pages the ledger's indexes are shallower and a
-# night reads and writes fewer of them: on load (c) of bench/ the main process needed ~6 s less
-# CPU (90.4 and 92.0 s a night instead of 96.7 and 97.4 s, side by side), on (a) ~4 % less.
-# A new ledger gets it; an older one keeps its pages until ``reguarantee compact``
+# SQLite's default page is 4 KiB. In 16 KiB pages the ledger's trees are shallower and a night
+# reads and writes fewer pages: alternating nights on copies of bench/'s ledgers, 5–6 % less
+# time on the national one (c), ~3 % on the provincial one (a); 32 and 64 KiB no better. A new
+# ledger gets it; an older one keeps its pages until ``reguarantee compact``
 # (``upkeep.compact_ledger``) rewrites it once.
 PAGE_BYTES = 16384
 

@@ -43,7 +43,7 @@ def compact_ledger(home: Home) -> tuple[int, int]:
     written in 4 KiB pages runs every night slower. Under the home's lock, so no run writes
     meanwhile; VACUUM is one transaction, so a crash in it leaves the ledger as it was. SQLite
     changes a page size only outside WAL mode: the ledger leaves it for the VACUUM and returns
-    to it after (a run would set it again anyway)."""
+    to it after, whether the VACUUM succeeded or not."""
     path = sqlite_file(home, "compact")
     if not path.exists():
         raise SystemExit(f"找不到台账文件 {path}")
@@ -51,15 +51,22 @@ def compact_ledger(home: Home) -> tuple[int, int]:
         conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_SECONDS)
         try:
             before = conn.execute("PRAGMA page_size").fetchone()[0]
-            mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
-            if mode != "delete":
-                raise SystemExit("台账正被其他程序打开（如正在进行的 backup），请稍后再试")
-            conn.execute(f"PRAGMA page_size={PAGE_BYTES}")
-            conn.execute("VACUUM")
-            conn.execute("PRAGMA journal_mode=WAL")
+            if conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0] != "delete":
+                raise sqlite3.OperationalError("database is locked")
+            try:
+                conn.execute(f"PRAGMA page_size={PAGE_BYTES}")
+                conn.execute("VACUUM")
+            finally:
+                conn.execute("PRAGMA journal_mode=WAL")
             after = conn.execute("PRAGMA page_size").fetchone()[0]
         except sqlite3.OperationalError as error:
-            raise SystemExit(f"台账整理未完成，台账保持原样：{error}") from None
+            raise SystemExit(_not_done(error)) from None
         finally:
             conn.close()
     return before, after
+
+
+def _not_done(error: sqlite3.OperationalError) -> str:
+    if "locked" in str(error) or "busy" in str(error):
+        return "台账正被其他程序打开（如正在进行的 backup），未整理，台账保持原样；请稍后再试"
+    return f"台账整理未完成，台账保持原样：{error}（常见原因：磁盘空间不足，需约两倍台账大小）"

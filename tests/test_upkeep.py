@@ -105,12 +105,42 @@ def test_compact_refuses_a_ledger_another_program_has_open(tmp_path, monkeypatch
     reader = sqlite3.connect(path)
     reader.execute("SELECT count(*) FROM postings").fetchone()
     try:
-        with pytest.raises(SystemExit, match="台账"):
+        with pytest.raises(SystemExit, match="台账正被其他程序打开.*台账保持原样"):
             upkeep.compact_ledger(home)
     finally:
         reader.close()
     assert pragma(path, "page_size") == OLD_PAGE
     assert pragma(path, "journal_mode") == "wal"
+    assert every_row(path) == rows
+
+
+class FailingVacuum:
+    """A connection whose VACUUM fails as a full disk would make it."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str):
+        if sql == "VACUUM":
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.conn.execute(sql)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def test_a_compaction_that_fails_leaves_the_ledger_as_it_was(tmp_path, monkeypatch):
+    home = lo_home(tmp_path)
+    path = old_ledger(home)
+    night(home)
+    rows = every_row(path)
+    connect = sqlite3.connect
+    monkeypatch.setattr(upkeep.sqlite3, "connect", lambda *a, **k: FailingVacuum(connect(*a, **k)))
+    with pytest.raises(SystemExit, match="台账保持原样.*disk is full.*磁盘空间"):
+        upkeep.compact_ledger(home)
+    monkeypatch.undo()
+    assert pragma(path, "journal_mode") == "wal"
+    assert pragma(path, "page_size") == OLD_PAGE
     assert every_row(path) == rows
 
 
