@@ -75,16 +75,13 @@ def _seed(load: Load, home: Path) -> int:
 def _compacted(home: Path) -> None:
     """A ledger cached by an older version in its page size brought to today's, as an
     installation's is by `reguarantee compact` after an upgrade (once)."""
-    import sqlite3
-    from contextlib import closing
     from batch import store, upkeep
     from batch.home import Home
-    ledger = home / "ledger.db"
-    if not ledger.exists():
+    if not (home / "ledger.db").exists():
         return
-    with closing(sqlite3.connect(ledger)) as conn:
-        size = conn.execute("PRAGMA page_size").fetchone()[0]
-    if size != store.PAGE_BYTES:
+    with store.opened(Home(home).ledger) as engine, engine.connect() as conn:
+        stale = store.old_pages(conn) is not None
+    if stale:
         print(f"load {home.name}: the cached ledger rewritten in {store.PAGE_BYTES}-byte pages "
               "(reguarantee compact)", flush=True)
         upkeep.compact_ledger(Home(home))
@@ -185,23 +182,8 @@ def bench(load: Load, args) -> dict:
           f"{manifest['seeded']:,} guarantees already in the ledger", flush=True)
     runs: dict[str, list[tuple[float, float]]] = {}
     for _round in range(args.rounds):
-        for label, code in (("before", args.before), ("ours", None)):
-            if label == "before" and not code:
-                continue
-            wall, peak, out = ours(fresh_copy(home, work / "home", filings), args.workers,
-                                   Path(code) if code else None,
-                                   Path(args.profile) / f"{load.name}.txt" if args.profile else None)
+        for label, (wall, peak) in _one_round(load, home, work, filings, rows, args):
             runs.setdefault(label, []).append((wall, peak))
-            print(line(label, wall, rows, peak), flush=True)
-            if not code and not args.profile:
-                _, main_cpu, workers_cpu = out.split()[-3:]
-                print(f"          CPU: main process {float(main_cpu):.1f} s, "
-                      f"worker processes {float(workers_cpu):.1f} s", flush=True)
-        if not args.no_naive:
-            inbox_of = fresh_copy(home, work / "naive-home", filings) if filings else home
-            wall, peak, out = naive(inbox_of, work / "naive-out")
-            runs.setdefault("naive", []).append((wall, peak))
-            print(line("naive", wall, int(out.split()[-1]), peak), flush=True)
     result = {"load": load.name, "rows": rows,
               **{label: (median(w for w, _ in found), max(p for _, p in found))
                  for label, found in runs.items()}}
@@ -213,6 +195,27 @@ def bench(load: Load, args) -> dict:
         print(f"  ratio    {result['naive'][0] / result['ours'][0]:.1f}× faster than naive", flush=True)
     shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _one_round(load: Load, home: Path, work: Path, filings: list[str] | None, rows: int, args):
+    """One night of each kind (before, ours, naive), each on a fresh copy, printed as it ends."""
+    for label, code in (("before", args.before), ("ours", None)):
+        if label == "before" and not code:
+            continue
+        wall, peak, out = ours(fresh_copy(home, work / "home", filings), args.workers,
+                               Path(code) if code else None,
+                               Path(args.profile) / f"{load.name}.txt" if args.profile else None)
+        print(line(label, wall, rows, peak), flush=True)
+        if not code and not args.profile:
+            _, main_cpu, workers_cpu = out.split()[-3:]
+            print(f"          CPU: main process {float(main_cpu):.1f} s, "
+                  f"worker processes {float(workers_cpu):.1f} s", flush=True)
+        yield label, (wall, peak)
+    if not args.no_naive:
+        inbox_of = fresh_copy(home, work / "naive-home", filings) if filings else home
+        wall, peak, out = naive(inbox_of, work / "naive-out")
+        print(line("naive", wall, int(out.split()[-1]), peak), flush=True)
+        yield "naive", (wall, peak)
 
 
 def main() -> None:
