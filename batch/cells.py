@@ -16,7 +16,7 @@ import re
 from datetime import date, datetime, time
 from decimal import Decimal
 from functools import lru_cache, partial
-from typing import Callable
+from typing import Callable, TypeGuard, overload
 
 from .model import Product
 from .money import FEN, ZERO, normalise_text, parse_decimal, parse_ratio, parse_yuan
@@ -64,6 +64,12 @@ class Bad(ValueError):
 Cell = tuple[object, str, Bad | None, bool]
 
 
+@overload
+def clean(value: str) -> str: ...
+@overload
+def clean(value: object) -> object: ...
+
+
 def clean(value: object) -> object:
     """Text without control characters: invisible to the member, they break XML writers (a NUL
     cannot appear in XML at all) and come back from xlsxwriter as literal ``_x0001_``. Tab and
@@ -108,8 +114,9 @@ def _float_text(value: float) -> str:
     return str(int(Decimal(f"{value:.15g}")))    # as Excel's formula bar shows it: ...011000
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+def _is_number(value: object) -> TypeGuard[float]:
+    """A numeric cell: calamine gives int or float (an int is a float to the type checker)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _text(column: Column, value: object) -> str:

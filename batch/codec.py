@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from operator import attrgetter
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from .guarantee import Guarantee
 from .model import PARTIES, Claim, FundMove, Kind, NewGuarantee, Posting, Product, Source, Where
@@ -88,10 +88,12 @@ def _named(data: dict) -> tuple[list, Where, str]:
 # every call (a sixth of a row's checks); a value of any other type goes through json itself.
 _JSON_TEXT = json.encoder.encode_basestring        # a str as ensure_ascii=False writes it
 _QUOTED = '"{!s}"'.format                          # default=str; a Decimal's or date's str is ASCII
-_AS_JSON = {str: _JSON_TEXT, Product: _JSON_TEXT, Decimal: _QUOTED,
-            date: lru_cache(maxsize=4096)(_QUOTED),   # a filing has few distinct dates
-            int: int.__repr__, bool: {True: "true", False: "false"}.__getitem__,
-            type(None): "null".format}
+# Each renderer takes values of its key's type, which a dict's type cannot say: hence Any.
+_AS_JSON: dict[type, Callable[[Any], str]] = {
+    str: _JSON_TEXT, Product: _JSON_TEXT, Decimal: _QUOTED,
+    date: lru_cache(maxsize=4096)(_QUOTED),   # a filing has few distinct dates
+    int: int.__repr__, bool: {True: "true", False: "false"}.__getitem__,
+    type(None): "null".format}
 _DETAIL_LAYOUT = "[" + ",".join(["%s"] * len(DETAIL_FIELDS)) + "]"
 _DETAIL_VALUES = attrgetter(*DETAIL_FIELDS)
 

@@ -18,8 +18,7 @@ from typing import Callable, Iterator, Mapping
 
 from . import cells, sheetxml
 from .cells import Bad
-from .config import Limits
-from .model import Issue, Row, Where, any_error
+from .model import Issue, Record, Row, Where, any_error
 from .money import normalise_text
 from .schema import Sheet
 
@@ -37,7 +36,7 @@ class Grid:
     left: int
     width: int
     marks: Mapping[tuple[int, int], sheetxml.Mark]
-    max_chars: int = Limits.max_cell_chars
+    max_chars: int                      # the longest text a cell may hold (Limits.max_cell_chars)
 
     def get(self, row: int, col: int) -> object:
         r, c = row - self.top, col - self.left
@@ -99,7 +98,7 @@ def read_labels(sheet: Sheet, grid: Grid,
         spot = (Where(file, sheet.name, field=column.header) if row is None else
                 Where(file, sheet.name, row + 1, "B", column.header))
         cell = cells.convert(column, "" if row is None else grid.get(row, 1), False, grid.max_chars)
-        if (mark := grid.marks.get((row, 1))) is not None:         # an absent row has none
+        if row is not None and (mark := grid.marks.get((row, 1))) is not None:
             cell = _marked(cell, mark)
         typed, _shown, bad, _blank = cell
         if bad is None:
@@ -213,7 +212,7 @@ class _Plan:
     memos: tuple[dict[object, cells.Cell], ...]          # each column's cells.converter, in steps
     shortcuts: tuple[Callable[[object], cells.Cell | None], ...]
     converters: tuple[Callable[[object], cells.Cell], ...]
-    build: Callable[[Where, tuple[object, ...]], object] | None     # the record from typed values
+    build: Callable[[Where, tuple[object, ...]], Record] | None     # the record from typed values
 
 
 def _plan(sheet: Sheet, grid: Grid, positions: Mapping[str, int], file: str) -> _Plan:
@@ -232,8 +231,8 @@ def _plan(sheet: Sheet, grid: Grid, positions: Mapping[str, int], file: str) -> 
                  _builder(sheet.record, keys))
 
 
-def _builder(record: type | None,
-             keys: tuple[str, ...]) -> Callable[[Where, tuple[object, ...]], object] | None:
+def _builder(record: Callable[..., Record] | None,
+             keys: tuple[str, ...]) -> Callable[[Where, tuple[object, ...]], Record] | None:
     """How typed values become the row's record: ``record(where=..., **values)``; positionally when
     the record's fields are where and the columns in order (the data sheets: a third faster)."""
     if record is None:

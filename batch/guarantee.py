@@ -151,6 +151,7 @@ def party_shares(p: Posting) -> tuple[Decimal, ...]:
 def first_registration(g: Guarantee, p: Posting, shares: tuple[Decimal, ...]) -> None:
     """A guarantee's first registration: its figures are the posting's (a night holds many of
     these; ``Book._open`` and a replay both come here)."""
+    assert p.detail is not None, "a registration posting carries its guarantee's detail"
     g.registered, g.loan, g.guaranteed = 1, p.principal, p.detail.guaranteed_amount
     g.exposure_weights = dict(zip(PARTIES, shares))
     g.weight_total = sum(shares, ZERO)

@@ -161,6 +161,7 @@ class Book:
         does, in fewer steps. Nothing was counted for it, and while nothing is repaid its
         exposures are the posting's shares: no allocation (the tests hold the two equal)."""
         d = p.detail
+        assert d is not None, "a registration posting carries its guarantee's detail"
         shares = party_shares(p)
         g = Guarantee(p.member_id, p.guarantee_id, postings=1)
         first_registration(g, p, shares)
@@ -188,6 +189,7 @@ class Book:
 
     def _register(self, p: Posting) -> None:
         detail = p.detail
+        assert detail is not None, "a registration posting carries its guarantee's detail"
         _add(self.registered_principal, (p.member_id, detail.product._value_),
              p.signed(p.principal))
         contract_key = (detail.bank_id, detail.loan_contract_no)

@@ -15,7 +15,7 @@ test compares the two).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Protocol, Sequence
 
 from functools import lru_cache
 from itertools import islice
@@ -43,6 +43,12 @@ PER_GUARANTEE = ("guarantees", "borrower_outstanding", "member_borrower", "borro
 def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+class _Rows(Protocol):
+    """A query's rows, as both sqlite3's cursor and SQLAlchemy's result give them."""
+    def __iter__(self) -> Iterator[tuple]: ...
+    def fetchone(self) -> tuple | None: ...
 
 
 class StoredBook:
@@ -144,7 +150,7 @@ class StoredBook:
             found.extend(self._query(sql.format(", ".join("?" * len(part))), (*fixed, *part)))
         return found
 
-    def _query(self, sql: str, args: tuple) -> Iterable[tuple]:
+    def _query(self, sql: str, args: tuple) -> _Rows:
         """The rows of a qmark-style query; on SQLite straight through the driver."""
         if self.raw is not None:
             return self.raw.execute(sql, args)
@@ -408,7 +414,8 @@ def _sqlite_many(conn: Connection, table, names: Sequence[str], values: list[tup
                  pk: list[str] | None) -> None:
     """Values as the driver stores them: the one dated table on this path, postings, brings its
     date as ISO text (``codec.posting_row``), as SQLAlchemy writes a Date on SQLite."""
-    conn.connection.driver_connection.executemany(_sqlite_insert(table, tuple(names), pk and tuple(pk)), values)
+    conn.connection.driver_connection.executemany(
+        _sqlite_insert(table, tuple(names), None if pk is None else tuple(pk)), values)
 
 
 @lru_cache(maxsize=64)

@@ -123,6 +123,7 @@ def _row_outcome(row: Row, verdict: tuple | None, known: tuple | None = None) ->
         return RowOutcome(row)
     issues, shares, fee, note = verdict
     if shares == KNOWN:
+        assert known is not None, "KNOWN is only sent for rows whose figures the receiver has"
         shares, fee = tuple(zip(PARTIES, known[0])), known[1]
     return RowOutcome(row, issues, None if shares is None else dict(shares), fee, note)
 

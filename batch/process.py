@@ -31,7 +31,7 @@ from .outcome import ACCEPTED, PARTIAL, REJECTED, FilingOutcome, RowOutcome
 from .params import Params
 from .schema import DATA_SHEETS
 from . import validate
-from .validate import Context
+from .validate import Context, Held
 
 # New-business checks that read no ledger come first in validate's registry: they run beside the
 # reading (in a worker process on a big night), the rest here against the book.
@@ -66,9 +66,9 @@ def precheck(filing: Filing, params: Params, run_date: date, *,
     ctx = Context(params, None, member, run_date)       # type: ignore[arg-type]
     found = {}
     for i, row in enumerate(filing.rows.get("new", ())):
-        if row.record is None:
-            continue
         g = row.record
+        if not isinstance(g, NewGuarantee):         # None: a cell issue rejected the row
+            continue
         issues = _checked(PURE_NEW_CHECKS, g, ctx)
         rule = ctx.rule(g)
         if rule is None or any_error(issues):
@@ -110,9 +110,11 @@ class Night:
     fund_moves: list[tuple[FundMove, str | None]] = field(default_factory=list)
     claim_changes: list[tuple[Claim, Decimal]] = field(default_factory=list)
 
-    def receive(self, kind: FundKind, amount: Decimal, input_key: str | None = None,
-                on: date | None = None, **kw) -> None:
-        self.fund, moves = self.fund.receive(on or self.run_date, kind, amount, **kw)
+    def receive(self, kind: FundKind, amount: Decimal, *, input_key: str | None = None,
+                on: date | None = None, member_id: str = "", guarantee_id: str = "",
+                source: Source | None = None, note: str = "") -> None:
+        self.fund, moves = self.fund.receive(on or self.run_date, kind, amount, member_id=member_id,
+                                             guarantee_id=guarantee_id, source=source, note=note)
         self.fund_moves.extend((m, input_key if i == 0 else None) for i, m in enumerate(moves))
 
     def claim(self, claim: Claim, kind: FundKind = FundKind.CLAIM_PAID) -> None:
@@ -188,7 +190,9 @@ def process_filing(filing: Filing, path: str, sender: str | None, night: Night,
     issues = whole_file_issues(filing, sender, night)
     if issues:
         return _reject(filing, path, sender, issues)
-    cover, member = filing.cover, night.params.members[filing.cover.member_id]
+    cover = filing.cover
+    assert cover is not None, "whole_file_issues rejects a filing without a cover"
+    member = night.params.members[cover.member_id]
     point = night.checkpoint()
     period_key = (member.member_id, cover.period)
     earlier = list(night.book.filings_by_period.get(period_key, []))
@@ -275,10 +279,11 @@ def _row(sheet: str, row, ctx: Context, filing: Filing, period: str, night: Nigh
 
 def _post_new(g: NewGuarantee, ctx: Context, source: Source, period: str,
               pre: Prechecked | None = None) -> tuple[Posting, str]:
-    if pre is not None and pre.exposures is not None:
+    if pre is not None and pre.exposures is not None and pre.fee is not None:   # set together
         exposures, fee = dict(zip(PARTIES, pre.exposures)), pre.fee
     else:
         rule = ctx.rule(g)
+        assert rule is not None, "the row's checks passed: its product has a rule on its date"
         exposures, fee = rules.registration_exposures(g, rule), rules.reguarantee_fee(g, rule)
     return registration(g, ctx.member.member_id, source, period, exposures, fee), ""
 
@@ -291,9 +296,16 @@ def registration(g: NewGuarantee, member_id: str, source: Source, period: str,
                    g.loan_amount, exposures, fee=fee, detail=g, period=period)
 
 
+def _held(ctx: Context, guarantee_id: str) -> Held:
+    """The guarantee an accepted repayment, default or recovery names: its checks found it."""
+    g = ctx.book.guarantee(ctx.member.member_id, guarantee_id)
+    assert g is not None, "an accepted event row names a guarantee the ledger holds"
+    return g
+
+
 def _post_repay(e: Repayment, ctx: Context, source: Source, period: str,
                 _pre=None) -> tuple[Posting, str]:
-    g = ctx.book.guarantee(ctx.member.member_id, e.guarantee_id)
+    g = _held(ctx, e.guarantee_id)
     settled = e.settled or e.principal == g.outstanding
     return Posting(Kind.REPAY, ctx.member.member_id, e.guarantee_id, e.date, source, e.principal,
                    dict.fromkeys(PARTIES, ZERO), settled=settled, period=period), \
@@ -302,9 +314,11 @@ def _post_repay(e: Repayment, ctx: Context, source: Source, period: str,
 
 def _post_default(e: Default, ctx: Context, source: Source, period: str,
                   _pre=None) -> tuple[Posting, str]:
-    g = ctx.book.guarantee(ctx.member.member_id, e.guarantee_id)
+    g = _held(ctx, e.guarantee_id)
     detail = g.detail
+    assert detail is not None, "a guarantee the ledger holds is registered"
     rule = ctx.params.rule(detail.product, detail.start_date)
+    assert rule is not None, "the rule its registration was checked against"
     rate = ctx.book.compensation_rate(ctx.member.member_id, detail.product.value)
     within = rule.compensation_ceiling is None or rate is None or rate <= rule.compensation_ceiling
     counter_left = (detail.counter_amount or ZERO) - g.bore[Party.REGUARANTOR]
@@ -319,14 +333,15 @@ def _post_default(e: Default, ctx: Context, source: Source, period: str,
 
 def _post_recover(e: Recovery, ctx: Context, source: Source, period: str,
                   _pre=None) -> tuple[Posting, str]:
-    g = ctx.book.guarantee(ctx.member.member_id, e.guarantee_id)
+    g = _held(ctx, e.guarantee_id)
     net = e.amount - e.costs
     shares = rules.recovery_split(net, g.bore)
     return Posting(Kind.RECOVER, ctx.member.member_id, e.guarantee_id, e.date, source, net,
                    shares, gross=e.amount, period=period), ""
 
 
-POSTERS = {"new": _post_new, "repay": _post_repay, "default": _post_default,
+# Each takes its own sheet's record, which a dict's type cannot say: hence the ``...``.
+POSTERS: dict[str, Callable[..., tuple[Posting, str]]] = {"new": _post_new, "repay": _post_repay, "default": _post_default,
            "recover": _post_recover}
 
 
@@ -339,20 +354,21 @@ def fund_effects(posting: Posting, night: Night) -> None:
     share = posting.shares.get(Party.FUND, ZERO)
     if share == 0:
         return
-    who = dict(member_id=posting.member_id, guarantee_id=posting.guarantee_id)
+    member_id, guarantee_id, source = posting.member_id, posting.guarantee_id, posting.source
     if posting.kind is Kind.DEFAULT and posting.sign > 0:
-        night.claim(Claim(posting.key, night.run_date, posting.member_id, posting.guarantee_id,
-                          share, share, posting.source))
+        night.claim(Claim(posting.key, night.run_date, member_id, guarantee_id, share, share,
+                          source))
     elif posting.kind is Kind.RECOVER and posting.sign > 0:
-        night.receive(FundKind.RECOVERY, share, source=posting.source, **who)
+        night.receive(FundKind.RECOVERY, share, source=source, member_id=member_id,
+                      guarantee_id=guarantee_id)
     elif posting.kind is Kind.DEFAULT:
         unpaid = night.cancel(posting.reverses)
         if share - unpaid > 0:
-            night.receive(FundKind.REVERSAL, share - unpaid, source=posting.source,
-                          note="更正撤销代偿，已付补偿冲回", **who)
+            night.receive(FundKind.REVERSAL, share - unpaid, source=source, member_id=member_id,
+                          guarantee_id=guarantee_id, note="更正撤销代偿，已付补偿冲回")
     else:
-        night.claim(Claim(posting.key, night.run_date, posting.member_id, posting.guarantee_id,
-                          share, share, posting.source), FundKind.REVERSAL)
+        night.claim(Claim(posting.key, night.run_date, member_id, guarantee_id, share, share,
+                          source), FundKind.REVERSAL)
 
 
 def reverse_period(member_id: str, period: str, night: Night) -> list[Posting]:

@@ -88,9 +88,9 @@ def read_workbook(path: Path, sheets: Sequence[Sheet], name: str, *,
 
 def _read(path: Path, sheets: Sequence[Sheet], name: str, limits: Limits) -> Workbook:
     preflight = guard.inspect(path, name, limits)
-    book, problem = _open(preflight, name)
-    if problem is not None:
-        return Workbook(issues=(problem,))
+    book = _open(preflight, name)
+    if isinstance(book, Issue):
+        return Workbook(issues=(book,))
     found, issues = _match_sheets(book.sheet_names, sheets, name)
     marks = sheetxml.scan(preflight.data, set(found.values()) - preflight.plain)
     hidden_rows = preflight.hidden_rows
@@ -113,19 +113,19 @@ def _read(path: Path, sheets: Sequence[Sheet], name: str, limits: Limits) -> Wor
     return Workbook(labels, label_where, rows, headers, frozenset(found), tuple(issues))
 
 
-def _open(preflight: guard.Preflight, name: str) -> tuple[CalamineWorkbook | None, Issue | None]:
+def _open(preflight: guard.Preflight, name: str) -> CalamineWorkbook | Issue:
     """calamine on the very bytes the guard passed (sniffed, so a .xls renamed to .xlsx still
     reads), or the one Issue that explains why there is no workbook."""
     if preflight.issue is not None:
-        return None, preflight.issue
+        return preflight.issue
     try:
-        return CalamineWorkbook.from_filelike(io.BytesIO(preflight.data)), None
+        return CalamineWorkbook.from_filelike(io.BytesIO(preflight.data))
     except PasswordError:
-        return None, Issue("file.encrypted", Where(name), guard.ENCRYPTED)
+        return Issue("file.encrypted", Where(name), guard.ENCRYPTED)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as error:      # a Rust panic inside calamine arrives as a BaseException
-        return None, _unreadable(name, error)
+        return _unreadable(name, error)
 
 
 def _grid(book: CalamineWorkbook, sheet_name: str, marks: sheetxml.Marks, limits: Limits,

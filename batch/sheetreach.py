@@ -178,9 +178,9 @@ class _Reading:
         self.rows = max(self.rows, max(map(int, set(rows)), default=0))
         self.letters.update(filled.translate(None, _DIGITS).split())
         if _HIDDEN.search(block):
-            refs = (_ROW_REF.search(match.group()) for match in _HIDDEN_ROW.finditer(block))
+            found = (_ROW_REF.search(match.group()) for match in _HIDDEN_ROW.finditer(block))
             room = MAX_HIDDEN - len(self.hidden)
-            self.hidden += [int(ref.group(1)) for ref in refs if ref][:room]
+            self.hidden += [int(ref.group(1)) for ref in found if ref][:room]
 
     def extent(self) -> Extent | None:
         if self.lost:

@@ -15,8 +15,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Iterator, Sequence
 
-from sqlalchemy import (bindparam, create_engine, delete, event, func, insert, inspect, literal, or_, select,
-                        text)
+from sqlalchemy import (ColumnElement, bindparam, create_engine, delete, event, func, insert, inspect,
+                        literal, or_, select, text)
 from sqlalchemy.engine import Connection, Engine
 
 from . import codec, funddb, guaranteedb
@@ -292,7 +292,7 @@ def night_sums(conn: Connection, run_id: str) -> dict[str, list[tuple]]:
     return found
 
 
-def _groupings(c) -> tuple[tuple[str, object], ...]:
+def _groupings(c) -> tuple[tuple[str, ColumnElement], ...]:
     """How finance's figures are grouped: a table's member, bank, product and city columns, and
     one group of everything."""
     return (("member", c.member_id), ("bank", c.bank_id), ("product", c.product),

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Callable, Iterator, Protocol
+from typing import AbstractSet, Callable, Iterator, Mapping, Protocol
 
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
@@ -22,16 +22,40 @@ from .params import Member, Params, ProductRule
 from . import rules
 
 
+class Held(Protocol):
+    """What the checks read of a guarantee the ledger holds (registered, so ``detail`` is set)."""
+    @property
+    def detail(self) -> NewGuarantee | None: ...
+    @property
+    def outstanding(self) -> Decimal: ...
+    @property
+    def defaulted(self) -> Decimal: ...
+    @property
+    def recovered(self) -> Decimal: ...
+    @property
+    def is_open(self) -> bool: ...
+    @property
+    def bore(self) -> Mapping[Party, Decimal]: ...
+
+
 class View(Protocol):
     """What the checks may know of the ledger: read-only figures, never the postings."""
-    borrower_outstanding: dict
-    member_borrower: dict
-    member_bank: dict
-    contracts: dict
+    @property
+    def borrower_outstanding(self) -> Mapping[str, Decimal]: ...
+    @property
+    def member_borrower(self) -> Mapping[tuple[str, str], Decimal]: ...
+    @property
+    def member_bank(self) -> Mapping[tuple[str, str], Decimal]: ...
+    @property
+    def contracts(self) -> Mapping[tuple[str, str], AbstractSet[str]]: ...
 
-    def guarantee(self, member_id: str, guarantee_id: str): ...
+    def guarantee(self, member_id: str, guarantee_id: str) -> Held | None: ...
     def weighted(self, member_id: str, borrower_id: str, borrower_type: str,
                  extra: Decimal) -> Decimal: ...
+    def compensation_rate(self, member_id: str, product: str) -> Decimal | None: ...
+
+
+NO_HOLDERS: AbstractSet[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +267,7 @@ def check_duplicate(g: NewGuarantee, ctx: Context) -> Iterator[Issue]:
     if ctx.book.guarantee(member_id, g.guarantee_id) is not None:
         yield Issue("dup.guarantee", g.where.at("guarantee_id"),
                     f"业务编号「{g.guarantee_id}」已备案，不能重复报送；如需修改请报送更正")
-    holders = ctx.book.contracts.get((g.bank_id, g.loan_contract_no), ())
+    holders = ctx.book.contracts.get((g.bank_id, g.loan_contract_no), NO_HOLDERS)
     if len(holders) > (member_id in holders):         # a member besides this one (rare)
         others = holders - {member_id}
         yield Issue("dup.contract", g.where.at("loan_contract_no"),
@@ -278,11 +302,11 @@ def check_event_date(e, ctx: Context) -> Iterator[Issue]:
     g = ctx.book.guarantee(ctx.member.member_id, e.guarantee_id)
     if e.date > ctx.run_date:
         yield Issue("date.future", e.where.at("date"), f"日期 {e.date} 晚于处理日 {ctx.run_date}")
-    elif g is not None and e.date < g.detail.start_date:
+    elif g is not None and g.detail is not None and e.date < g.detail.start_date:
         yield Issue("event.date", e.where.at("date"), f"日期 {e.date} 早于放款日期 {g.detail.start_date}")
 
 
-def _beyond_outstanding(e: Repayment | Default, g, action: str, code: str) -> list[Issue]:
+def _beyond_outstanding(e: Repayment | Default, g: Held, action: str, code: str) -> list[Issue]:
     """A repayment or default needs an open guarantee and at most its outstanding principal."""
     if not g.is_open:
         return [Issue("event.closed", e.where.at("guarantee_id"),

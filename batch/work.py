@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import intake
 from .config import Limits
-from .model import Filing
+from .model import Filing, NewGuarantee
 from .outcome import FilingOutcome
 from .params import Params
 from .process import precheck, registration
@@ -85,6 +85,8 @@ def registration_lines(f: FilingOutcome) -> list[tuple]:
     for r in f.rows.get("new", ()):
         if r.accepted:
             g = r.row.record
+            assert isinstance(g, NewGuarantee) and r.shares is not None and r.fee is not None, \
+                "an accepted new-business row is a registration with its figures"
             lines.append(posting_line(registration(g, f.member_id, filing.source(r.row.where),
                                                    f.period, r.shares, r.fee), g.grouping))
     return lines
