@@ -95,6 +95,7 @@ class Demo:
                 loan: Decimal | None = None, commit: bool = True, **fixed: object) -> dict:
         rng, member = self.rng, self.members[member_id]
         types = RULES[product]["borrower_types"] or BORROWER_TYPES
+        assert isinstance(types, tuple)     # the default rules hold them as a tuple of names
         borrower = borrower or self.people.borrower(member["city"], rng.choice(types))
         low, high = LOAN_WAN[product]
         loan = loan or yuan(rng.randrange(low, high + 1, 5))
@@ -168,9 +169,9 @@ class Demo:
 
 def amounts(product: str, loan: Decimal, rng: random.Random) -> dict:
     """Guarantee and product terms: BL/ZY the loan less the bank's share, exactly."""
-    bank = RULES[product]["bank"]
+    bank = bank_share(product)
     guaranteed = round_fen(loan * (1 - bank)) if product in ("BL", "ZY", "FD") else loan
-    terms = {"loan_amount": loan, "guaranteed_amount": guaranteed}
+    terms: dict[str, object] = {"loan_amount": loan, "guaranteed_amount": guaranteed}
     if product == "BL":
         terms["fund_cover"] = "是" if rng.random() < 0.8 else "否"
     if product == "LH":
@@ -178,6 +179,13 @@ def amounts(product: str, loan: Decimal, rng: random.Random) -> dict:
     if product == "FD":
         terms["counter_amount"] = round_fen(guaranteed * Decimal(rng.choice(("0.3", "0.4", "0.5"))))
     return terms
+
+
+def bank_share(product: str) -> Decimal:
+    """The bank's share of a product's default rule, typed (the rules are dicts of objects)."""
+    share = RULES[product]["bank"]
+    assert isinstance(share, Decimal)
+    return share
 
 
 def windows(index: int) -> tuple[date, date]:
@@ -229,6 +237,7 @@ def night_two(d: Demo) -> None:
     """The article's loan defaults with fund cover; an unknown bank, the cap, a suspended member."""
     night, period, rng = NIGHTS[1], "2026-03", d.rng
     article = d.article
+    assert article is not None              # night_one files it
     default = d.default(article, date(2026, 3, 5), article.outstanding, claim=True)
     d.file(night, "M001", period, weekly(d, 1, "M001", new=18, repay=5, default=[default]))
     unknown = d.new_row("M003", d.day(windows(1)), "ZY", commit=False, bank_id=UNKNOWN_BANK)
@@ -272,7 +281,7 @@ def correct_february(d: Demo, night: date) -> None:
     rows = [dict(r) for r in d.earlier["M005"].rows["new"][:-1]]
     first = rows[0]
     loan = first["loan_amount"] + yuan(20)
-    share = 1 - RULES[first["product"]]["bank"] if first["product"] in ("BL", "ZY", "FD") else 1
+    share = 1 - bank_share(first["product"]) if first["product"] in ("BL", "ZY", "FD") else 1
     first |= {"loan_amount": loan, "guaranteed_amount": round_fen(loan * share)}
     for key in [k for k in d.loans if k[0] == "M005" and d.loans[k].row["start_date"] < NIGHTS[0]]:
         del d.loans[key]
@@ -285,6 +294,7 @@ def correct_february(d: Demo, night: date) -> None:
 def night_four(d: Demo) -> None:
     """Money back on the article's loan, a claimed LD default, balances that agree."""
     night, period, window = NIGHTS[3], "2026-03", windows(3)
+    assert d.article is not None            # night_one files it
     recovery = {"guarantee_id": d.article.row["guarantee_id"], "date": date(2026, 3, 18),
                 "amount": yuan(100), "costs": yuan(0)}
     d.file(night, "M001", period, weekly(d, 3, "M001", new=16, repay=5, recover=[recovery]))
@@ -360,9 +370,11 @@ def run_night(root: Path, night: Night) -> RunOutcome:
     """Stage one night and run it on a clock reading run_date 02:00, a second later each call."""
     stage_night(root, night)
     ticks, start = itertools.count(), datetime.combine(night.run_date, RUN_AT)
-    return pipeline.run_once(Home(root), night.run_date,
-                             clock=lambda: start + timedelta(seconds=next(ticks)),
-                             options=pipeline.Options(settle_seconds=0))
+    outcome = pipeline.run_once(Home(root), night.run_date,
+                                clock=lambda: start + timedelta(seconds=next(ticks)),
+                                options=pipeline.Options(settle_seconds=0))
+    assert isinstance(outcome, RunOutcome)  # its filings are in the inbox, so it is a run
+    return outcome
 
 
 def run_demo(root: Path, *, seed: int = 7) -> list[RunOutcome]:

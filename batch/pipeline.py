@@ -164,7 +164,8 @@ def take_all(run: Run, loaded: store.Loaded, night: Night, ready: list[intake.In
     """Every inbox file, in order: read (by worker processes on a big night, a few files ahead),
     checked and posted here, one at a time; its receipt and 明细 rows written behind (by the
     workers too); then only its summary is kept."""
-    seen: ChainMap = ChainMap({}, loaded.posted)
+    # ChainMap only writes to maps[0]; typeshed wants every map mutable, Posted is read-only
+    seen: ChainMap = ChainMap({}, loaded.posted)  # type: ignore[arg-type]
     places = Places(run.home, run.run_date)
     workers = parallel.Workers(parallel.worker_count(sum(i.size for i in ready), len(ready),
                                                      run.options.workers))
@@ -258,8 +259,6 @@ def _ledger(run: Run, loaded: store.Loaded, night: Night, writes: Writes, worker
     registrations' JSON made beside the reading); a big filing's first chunks stored, and their
     明细 lines written, before it ends."""
     stored, book, pre = loaded.stored, night.book, prechecked or {}
-    if stored is None:
-        return Ledger()
 
     def fetch(member_id: str, rows) -> None:
         records = [row.record for _key, _i, row in rows if row.record is not None]

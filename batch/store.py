@@ -146,7 +146,7 @@ class Loaded:
     posted: Mapping[str, str]       # sha256 -> name of the filing that posted those bytes
     fund_input_keys: set[str]
     fund_history: list[tuple[date, Decimal]]
-    stored: StoredBook | None = None
+    stored: StoredBook
 
 
 def _posted_query():

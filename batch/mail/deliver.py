@@ -70,17 +70,27 @@ def _deliver(home: Home, config: Config, run: RunOutcome | None,
         return DeliveryReport(errors=("未配置发件服务器或发件地址（reguarantee.toml [mail] "
                                       "smtp_host、sender），回执未通过邮件发送",))
     journal = Journal(home.root)
-    queued, not_by_mail, errors = [], [], []
-    for filing in run.filings if run is not None else ():
+    queued, not_by_mail, errors = (_queue_run(home, journal, run, sender_of(mail))
+                                   if run is not None else ([], [], []))
+    return DeliveryReport(tuple(queued), tuple(not_by_mail), tuple(errors),
+                          flush(journal, mail, environ))
+
+
+def _queue_run(home: Home, journal: Journal, run: RunOutcome,
+               sender: str) -> tuple[list[str], list[str], list[str]]:
+    """Each filing's receipt queued for whoever e-mailed it: (queued, not by mail, errors)."""
+    queued: list[str] = []
+    not_by_mail: list[str] = []
+    errors: list[str] = []
+    for filing in run.filings:
         try:
-            label = _queue_receipt(home, journal, run, filing, sender_of(mail))
+            label = _queue_receipt(home, journal, run, filing, sender)
         except OSError as error:
             errors.append(f"{filing.path} 的回执无法读取：{error}")
             log.error("回执无法读取：%s：%s", filing.path, error)
             continue
         (queued if label else not_by_mail).append(label or filing.path)
-    return DeliveryReport(tuple(queued), tuple(not_by_mail), tuple(errors),
-                          flush(journal, mail, environ))
+    return queued, not_by_mail, errors
 
 
 def _queue_receipt(home: Home, journal: Journal, run: RunOutcome, filing: FilingOutcome,

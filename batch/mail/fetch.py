@@ -120,6 +120,7 @@ def _take(box: Mailbox, uid: bytes, night: _Night) -> None:
         _refuse(box, uid, mail, refusal, night)
         return
     member = night.params.member_by_email(mail.sender)
+    assert member is not None               # judge() refused senders who are not members
     try:
         saved = [save_attachment(night.home.inbox, night.journal, mail, attachment,
                                  member.member_id) for attachment in mail.workbooks]

@@ -40,7 +40,10 @@ def utf7_mailbox(name: str) -> str:
 
 
 class Mailbox:
-    """An open, logged-in IMAP session on one selected folder."""
+    """An open, logged-in IMAP session on one selected folder.
+
+    UIDs are kept as the server's bytes and passed to imaplib decoded: they are ASCII digits,
+    and imaplib encodes a str argument back to exactly those bytes."""
 
     def __init__(self, client: imaplib.IMAP4, mail: Mail):
         self.client = client
@@ -57,18 +60,20 @@ class Mailbox:
 
     def unseen(self) -> list[bytes]:
         """UIDs of the messages nobody has handled yet, oldest first."""
-        _typ, data = self._ok(self.client.uid("SEARCH", None, "UNSEEN"), "查找未读邮件")
+        _typ, data = self._ok(self.client.uid("SEARCH", "UNSEEN"), "查找未读邮件")
         return sorted((data[0] or b"").split(), key=int)
 
     def size(self, uid: bytes) -> int:
-        _typ, data = self._ok(self.client.uid("FETCH", uid, "(RFC822.SIZE)"), "读取邮件大小")
+        _typ, data = self._ok(self.client.uid("FETCH", uid.decode(), "(RFC822.SIZE)"),
+                              "读取邮件大小")
         found = re.search(rb"RFC822\.SIZE (\d+)", b" ".join(d for d in data if isinstance(d, bytes)))
         return int(found.group(1)) if found else 0
 
     def read(self, uid: bytes, headers_only: bool = False) -> bytes:
         """The message's bytes, without setting \\Seen."""
         section = "BODY.PEEK[HEADER]" if headers_only else "BODY.PEEK[]"
-        _typ, data = self._ok(self.client.uid("FETCH", uid, f"({section})"), "读取邮件")
+        _typ, data = self._ok(self.client.uid("FETCH", uid.decode(), f"({section})"),
+                              "读取邮件")
         for item in data:
             if isinstance(item, tuple) and len(item) == 2:
                 return item[1]
@@ -84,7 +89,7 @@ class Mailbox:
         self._finish(uid, self.mail.imap_rejected_folder, r"(\Seen \Flagged)")
 
     def _finish(self, uid: bytes, folder: str, flags: str) -> None:
-        self._ok(self.client.uid("STORE", uid, "+FLAGS.SILENT", flags), "标记邮件")
+        self._ok(self.client.uid("STORE", uid.decode(), "+FLAGS.SILENT", flags), "标记邮件")
         if folder:
             self._move(uid, folder)
 
@@ -94,12 +99,13 @@ class Mailbox:
         target = utf7_mailbox(folder)
         self.client.create(target)               # "already exists" is fine
         if self.supports("MOVE"):
-            self._ok(self.client.uid("MOVE", uid, target), f"移动邮件到 {folder}")
+            self._ok(self.client.uid("MOVE", uid.decode(), target), f"移动邮件到 {folder}")
             return
-        self._ok(self.client.uid("COPY", uid, target), f"复制邮件到 {folder}")
-        self._ok(self.client.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)"), "标记删除")
+        self._ok(self.client.uid("COPY", uid.decode(), target), f"复制邮件到 {folder}")
+        self._ok(self.client.uid("STORE", uid.decode(), "+FLAGS.SILENT", r"(\Deleted)"),
+                 "标记删除")
         if self.supports("UIDPLUS"):
-            self._ok(self.client.uid("EXPUNGE", uid), "清除已移动邮件")
+            self._ok(self.client.uid("EXPUNGE", uid.decode()), "清除已移动邮件")
         else:
             self._ok(self.client.expunge(), "清除已移动邮件")
 

@@ -123,6 +123,7 @@ def _leaves(part: Message):
         return
     if part.is_multipart():
         for child in part.get_payload():
+            assert isinstance(child, Message)   # the parser makes a multipart's parts Messages
             yield from _leaves(child)
     else:
         yield part

@@ -38,8 +38,8 @@ def _connect(mail: Mail, password: str) -> smtplib.SMTP:
         raise ValueError(f"smtp_security 应为 tls、starttls 或 none，而不是「{mail.smtp_security}」")
     context = ssl.create_default_context()
     if mail.smtp_security == "tls":
-        smtp = smtplib.SMTP_SSL(mail.smtp_host, mail.smtp_port, timeout=TIMEOUT_SECONDS,
-                                context=context)
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(mail.smtp_host, mail.smtp_port,
+                                              timeout=TIMEOUT_SECONDS, context=context)
     else:
         smtp = smtplib.SMTP(mail.smtp_host, mail.smtp_port, timeout=TIMEOUT_SECONDS)
     try:

@@ -100,6 +100,7 @@ def write_member(z: zipfile.ZipFile, name: str, head: bytes, body: Deflated, tai
     info.CRC = isal_zlib.crc32(tail, crc32_combine(isal_zlib.crc32(head), body.crc, body.size))
     info.file_size = len(head) + body.size + len(tail)
     info.compress_size = len(first) + body_length + len(last)
+    assert z.fp is not None                     # an open ZipFile (only close() drops its file)
     z.fp.seek(z.start_dir)
     info.header_offset = z.start_dir
     z.fp.write(info.FileHeader())               # zip64 extra when a size needs it

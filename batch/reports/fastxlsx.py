@@ -28,7 +28,7 @@ from decimal import Decimal
 from itertools import count, islice
 from operator import call, itemgetter
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Sequence, SupportsFloat
 
 from .xlsx import MAX_WIDTH, MIN_WIDTH, STYLES, TypedCells, as_text, text_width
 from . import deflated, fastxml
@@ -76,7 +76,7 @@ def serial(value: date) -> float:
     return float((value - EPOCH.date()).days)  # float ok: an Excel date serial, not money
 
 
-def number_text(value: object) -> str:
+def number_text(value: SupportsFloat) -> str:
     """A number as xlsxwriter writes it (``%.16G``), so every reader sees the same cell."""
     return f"{float(value):.16G}"  # float ok: a cell value, exact to 15 digits
 
@@ -215,21 +215,24 @@ def _number(value: object) -> str:
     "" for a blank."""
     if value.__class__ is Decimal:
         return str(value)
-    return "" if value is None or value == "" else number_text(value)
+    # Else a number: the column's kind says so, which the rows' type cannot.
+    return "" if value is None or value == "" else number_text(value)  # type: ignore[arg-type]
 
 
 def _numbers(values: Sequence[object], texts: list[str]) -> ColumnValues:
     """A number column's cells, with room for thousands commas in its width."""
     if "E" in "".join(texts):             # a Decimal printed with an exponent: as a float instead
-        texts = [number_text(v) if "E" in t else t for v, t in zip(values, texts)]
+        # v is a number ("E" is only in a number's text), which the rows' type cannot say.
+        texts = [number_text(v) if "E" in t else t for v, t in zip(values, texts)]  # type: ignore[arg-type]
     longest = max(map(len, texts), default=0)
     return texts, "><v>", "</v></c>", longest + longest // 3 + 1 if longest else None
 
 
 def _date_column(values: Sequence[object]) -> ColumnValues:
     """Dates as Excel serial numbers, ten characters wide (yyyy-mm-dd)."""
+    # Else a datetime (or another date): the column's kind says so, which the rows' type cannot.
     texts = [str(v.toordinal() - EPOCH_ORDINAL) if v.__class__ is date else
-             "" if v is None or v == "" else number_text(serial(v)) for v in values]
+             "" if v is None or v == "" else number_text(serial(v)) for v in values]  # type: ignore[arg-type]
     return texts, "><v>", "</v></c>", 10 if any(texts) else None
 
 
@@ -254,8 +257,10 @@ def _widest(distinct: set[str], joined: str) -> int | None:
     return best
 
 
-class FastGrid(TypedCells):
+class FastGrid(TypedCells[int]):
     """One sheet: typed cell writers that buffer the current row and track column widths."""
+
+    book: FastBook
 
     def __init__(self, book: FastBook, name: str, index: int) -> None:
         self.book, self.name, self.index = book, name, index
@@ -340,7 +345,7 @@ class FastGrid(TypedCells):
         space = ' xml:space="preserve"' if text[0].isspace() or text[-1].isspace() else ""
         return f'<c r="{LETTERS[col]}{row + 1}"{s} t="inlineStr"><is><t{space}>{escape(text)}</t></is></c>'
 
-    def number_xml(self, row: int, col: int, value: object, style: int) -> str:
+    def number_xml(self, row: int, col: int, value: Decimal | float, style: int) -> str:
         s = f' s="{style}"' if style else ""
         return f'<c r="{LETTERS[col]}{row + 1}"{s}><v>{number_text(value)}</v></c>'
 

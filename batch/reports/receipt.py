@@ -17,7 +17,7 @@ from ..model import PARTIES, Issue, Party
 from ..money import ZERO, normalise_text
 from ..outcome import FilingOutcome, RowOutcome
 from .figures import file_issues, status_text
-from .xlsx import Col, Grid, atomic_fast_workbook, write_pairs, write_table
+from .xlsx import Col, GridLike, atomic_fast_workbook, write_pairs, write_table
 
 AUTHOR = "省再担保"
 SHARE_SHEETS = frozenset({"new", "default", "recover"})   # rows that carry computed shares
@@ -63,13 +63,13 @@ def correction_changes(filing: FilingOutcome) -> list[tuple]:
     return rows
 
 
-def _corrections(grid: Grid, filing: FilingOutcome) -> None:
+def _corrections(grid: GridLike, filing: FilingOutcome) -> None:
     write_table(grid, CHANGE_COLS, correction_changes(filing), total=True)
 
 
 # ---- 汇总 -----------------------------------------------------------------------------------
 
-def _summary(grid: Grid, filing: FilingOutcome, run_id: str, run_date: date) -> None:
+def _summary(grid: GridLike, filing: FilingOutcome, run_id: str, run_date: date) -> None:
     grid.title(0, 0, "业务报送回执")
     pairs = [("机构编号", "text", filing.member_id), ("机构名称", "text", filing.member_name),
              ("报送期间", "text", filing.period), ("报送类型", "text", filing.kind),
@@ -133,8 +133,8 @@ def _data_row(grid, r: int, sheet: schema.Sheet, outcome: RowOutcome, shares: bo
     issues = _row_issues(outcome) if outcome.issues or row.issues else ()
     marked = _marked_cells(sheet, issues) if issues else {}
     status = schema.ACCEPTED if accepted else schema.REJECTED
-    values = [row.where.row or None, *_member_cells(sheet, row.cells), status,
-              _note(issues, outcome.note) if issues else outcome.note]
+    values: list[object] = [row.where.row or None, *_member_cells(sheet, row.cells), status,
+                            _note(issues, outcome.note) if issues else outcome.note]
     if shares:
         values += list(map(outcome.shares.get, PARTIES)) if outcome.shares else [None] * 5
     if fee:

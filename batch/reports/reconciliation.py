@@ -16,8 +16,8 @@ from ..model import PARTIES, Issue, Product
 from ..outcome import ACCEPTED, DUPLICATE, PARTIAL, REJECTED, RunOutcome
 from .figures import (STATUS_LABELS, TOTAL_LABELS, Tally, computed_totals, detail_lines,
                       file_issues, group, sheet_name, status_text, totals, whole_run)
-from .fastxlsx import render_rows
-from .xlsx import YES, NO, Col, Grid, atomic_fast_workbook, write_pairs, write_table
+from .fastxlsx import FastGrid, render_rows
+from .xlsx import YES, NO, Col, GridLike, atomic_fast_workbook, write_pairs, write_table
 
 METRICS: tuple[Col, ...] = (
     Col("新增笔数", "int"), Col("新增贷款金额", "money"), Col("还款本金", "money"),
@@ -53,7 +53,7 @@ def metric_values(t: Tally) -> list[object]:
 
 # ---- 汇总 -----------------------------------------------------------------------------------
 
-def _summary(grid: Grid, run: RunOutcome) -> None:
+def _summary(grid: GridLike, run: RunOutcome) -> None:
     grid.title(0, 0, "对账汇总")
     row = write_pairs(grid, [("处理批次", "text", run.run_id), ("处理日期", "date", run.run_date),
                              ("开始时间", "date", run.started_at),
@@ -70,7 +70,7 @@ def _summary(grid: Grid, run: RunOutcome) -> None:
     grid.finish(header_row=None)
 
 
-def _figures(run: RunOutcome) -> list[tuple[str, str, object, str]]:
+def _figures(run: RunOutcome) -> list[tuple[str, str, Decimal | int, str]]:
     figures, computed = totals(run), computed_totals(run)
     lines = []
     for key, value in figures.items():
@@ -97,7 +97,7 @@ def _check(key: str, run: RunOutcome, computed: dict[str, Decimal | int]) -> str
 
 # ---- grouped sheets -------------------------------------------------------------------------
 
-def _by_member(grid: Grid, run: RunOutcome) -> None:
+def _by_member(grid: GridLike, run: RunOutcome) -> None:
     tallies = group(run, "member")
     members = {m.member_id: m for m in run.members}
     names = {f.member_id: f.member_name for f in run.filings}
@@ -117,7 +117,7 @@ def _by_member(grid: Grid, run: RunOutcome) -> None:
     write_table(grid, cols, rows, total=True, freeze_cols=2, row_styles=styles)
 
 
-def _by_simple(grid: Grid, run: RunOutcome, by: str, keys: Sequence[str],
+def _by_simple(grid: GridLike, run: RunOutcome, by: str, keys: Sequence[str],
                name: Callable[[str], str] | None) -> None:
     tallies = group(run, by)
     cols = [*(Col(k) for k in keys), *METRICS]
@@ -135,7 +135,7 @@ def _product_name(code: str) -> str:
 
 # ---- lists ----------------------------------------------------------------------------------
 
-def _files(grid: Grid, run: RunOutcome) -> None:
+def _files(grid: GridLike, run: RunOutcome) -> None:
     cols = [Col("文件"), Col("机构编号"), Col("机构名称"), Col("报送期间"), Col("报送类型"),
             Col("处理结果"), Col("通过行数", "int"), Col("退回行数", "int"), Col("回执"),
             Col("去向"), Col("报送来源"), Col("文件校验码")]
@@ -167,7 +167,7 @@ def _issue_row(issue: Issue, path: str, member_id: str) -> list[object]:
             w.column, w.field, "错误" if issue.is_error else "提示", issue.code, issue.message]
 
 
-def _exceptions(grid: Grid, run: RunOutcome) -> None:
+def _exceptions(grid: GridLike, run: RunOutcome) -> None:
     cols = [Col("文件"), Col("机构编号"), Col("工作表"), Col("行号", "int", total=False),
             Col("列"), Col("字段"), Col("级别"), Col("代码"), Col("说明")]
     rows = _exception_rows(run)
@@ -184,7 +184,7 @@ DETAIL_KINDS = [c.kind if c.kind in ("money", "date", "int") else "text" for c i
 SHEET_ROWS = 1_048_575          # Excel's last row less the header: more goes on 明细(2), ...
 # The 明细 styles are registered first in the workbook, so rows rendered in a worker process
 # before the workbook exists (``detail_part``) carry the right style numbers.
-PRESET = tuple(dict.fromkeys(
+PRESET: tuple[tuple[str, ...], ...] = tuple(dict.fromkeys(
     key for kind in DETAIL_KINDS for key in (((kind,) if kind != "text" else ()),
                                              ((kind, "warning") if kind != "text" else ("warning",)))
     if key))
@@ -215,7 +215,7 @@ def detail_part(path: Path, first_row: int, lines) -> dict[int, int]:
 def _detail(book, run: RunOutcome) -> None:
     """Every posting: rendered during the night (``run.detail_parts``) or, for a run built in
     memory, here line by line. More than Excel's rows go on 明细(2), 明细(3), ..."""
-    grids: dict[int, object] = {}
+    grids: dict[int, FastGrid] = {}
 
     def sheet(part: int):
         if part not in grids:

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Generic, Iterator, Protocol, Sequence, TypeVar
 
 import xlsxwriter
 
@@ -151,10 +151,28 @@ def atomic_fast_workbook(path: Path, preset: Sequence[tuple[str, ...]] = ()) -> 
         book.close()
 
 
-class TypedCells:
+Style = TypeVar("Style")                    # a cell format: xlsxwriter's Format, or a style number
+Style_co = TypeVar("Style_co", covariant=True)
+
+
+class Formats(Protocol[Style_co]):
+    """A grid's book as ``TypedCells`` uses it: ``fmt`` gives the format ``put_*`` take."""
+
+    def fmt(self, *styles: str) -> Style_co: ...
+
+
+class TypedCells(Generic[Style]):
     """What both grids share: the typed cell writers (each grid supplies ``put_number``,
     ``put_date``, ``blank`` and ``fit``), the dispatch from a column kind to them, and how wide a
     number or a date shows (for column sizing)."""
+
+    if TYPE_CHECKING:                       # supplied by each grid (``Style``: its book's formats)
+        book: Formats[Style]
+        def fit(self, col: int, text: str, pad: int = 2) -> None: ...
+        def text(self, row: int, col: int, value: object, *styles: str) -> None: ...
+        def blank(self, row: int, col: int, *styles: str) -> None: ...
+        def put_number(self, row: int, col: int, value: Decimal | int, fmt: Style, /) -> None: ...
+        def put_date(self, row: int, col: int, value: date, fmt: Style, /) -> None: ...
 
     def fit_number(self, col: int, value: Decimal | int, kind: str) -> None:
         shown = {"percent": f"{float(value):.2%}", "int": str(value)}.get(kind)  # float ok
@@ -199,9 +217,23 @@ class TypedCells:
             self.text(row, col, value, *styles)
 
 
+class GridLike(Protocol):
+    """The calls a report's sheet makes, whichever writer it has: ``Grid`` (xlsxwriter) or
+    ``fastxlsx.FastGrid`` (the streamed one)."""
 
-class Grid(TypedCells):
+    def title(self, row: int, col: int, text: str) -> None: ...
+    def text(self, row: int, col: int, value: object, *styles: str) -> None: ...
+    def blank(self, row: int, col: int, *styles: str) -> None: ...
+    def cell(self, row: int, col: int, kind: str, value: object, *styles: str) -> None: ...
+    def header(self, row: int, headers: Sequence[str], *styles: str, col: int = 0) -> None: ...
+    def finish(self, *, header_row: int | None = 0, ncols: int = 0, last_row: int | None = None,
+               freeze_cols: int = 0, widths: dict[int, int] | None = None) -> None: ...
+
+
+class Grid(TypedCells[object]):
     """One worksheet: typed cell writers that also track each column's width."""
+
+    book: Book
 
     def __init__(self, book: Book, ws) -> None:
         self.book = book
@@ -259,11 +291,12 @@ class Col:
 
 
 def column_sum(rows: Sequence[Sequence[object]], index: int) -> Decimal | int:
-    values = [r[index] for r in rows if r[index] is not None]
+    # A summed column holds money or counts (its ``Col.kind``), which the rows' type cannot say.
+    values: list[Decimal | int] = [r[index] for r in rows if r[index] is not None]  # type: ignore[misc]
     return sum(values, Decimal("0.00") if any(isinstance(v, Decimal) for v in values) else 0)
 
 
-def write_table(grid: Grid, cols: Sequence[Col], rows: Sequence[Sequence[object]], *,
+def write_table(grid: GridLike, cols: Sequence[Col], rows: Sequence[Sequence[object]], *,
                 top: int = 0, total: bool = False, freeze_cols: int = 0, frame: bool = True,
                 row_styles: Sequence[Sequence[str]] | None = None) -> int:
     """A header, its rows and (optionally) a 合计 row computed in Python; returns the next row.
@@ -283,7 +316,8 @@ def write_table(grid: Grid, cols: Sequence[Col], rows: Sequence[Sequence[object]
     return last + (2 if total else 1)
 
 
-def _total_row(grid: Grid, cols: Sequence[Col], rows: Sequence[Sequence[object]], r: int) -> None:
+def _total_row(grid: GridLike, cols: Sequence[Col], rows: Sequence[Sequence[object]],
+               r: int) -> None:
     for c, col in enumerate(cols):
         summed = col.total if col.total is not None else col.kind in ("money", "int")
         if c == 0:
@@ -294,7 +328,7 @@ def _total_row(grid: Grid, cols: Sequence[Col], rows: Sequence[Sequence[object]]
             grid.blank(r, c, "total")
 
 
-def write_pairs(grid: Grid, pairs: Sequence[tuple[str, str, object]], *, top: int = 0,
+def write_pairs(grid: GridLike, pairs: Sequence[tuple[str, str, object]], *, top: int = 0,
                 col: int = 0) -> int:
     """Label / value lines (label bold in ``col``, typed value beside it); returns the next row."""
     for r, (label, kind, value) in enumerate(pairs, start=top):
