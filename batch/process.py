@@ -341,8 +341,8 @@ def _post_recover(e: Recovery, ctx: Context, source: Source, period: str,
 
 
 # Each takes its own sheet's record, which a dict's type cannot say: hence the ``...``.
-POSTERS: dict[str, Callable[..., tuple[Posting, str]]] = {"new": _post_new, "repay": _post_repay, "default": _post_default,
-           "recover": _post_recover}
+POSTERS: dict[str, Callable[..., tuple[Posting, str]]] = {
+    "new": _post_new, "repay": _post_repay, "default": _post_default, "recover": _post_recover}
 
 
 # ---- the fund and corrections ------------------------------------------------------------
