@@ -136,7 +136,7 @@ def _data_row(grid, r: int, sheet: schema.Sheet, outcome: RowOutcome, shares: bo
     values: list[object] = [row.where.row or None, *_member_cells(sheet, row.cells), status,
                             _note(issues, outcome.note) if issues else outcome.note]
     if shares:
-        values += list(map(outcome.shares.get, PARTIES)) if outcome.shares else [None] * 5
+        values += list(map(outcome.shares.get, PARTIES)) if outcome.shares else [None] * len(PARTIES)
     if fee:
         values.append(outcome.fee)
     if marked:
